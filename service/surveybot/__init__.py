@@ -1,0 +1,1 @@
+"""surveybot: a KakaoTalk survey bot served as a Kakao i Open Builder skill."""

@@ -1,0 +1,168 @@
+"""Plain data of the survey domain, shared by the store, the conversation and the export."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+KST = ZoneInfo("Asia/Seoul")
+
+# Limits of what an admin may author; they keep every question inside one Kakao bubble.
+TITLE_MAX = 50
+DESCRIPTION_MAX = 400
+QUESTIONS_MAX = 20
+QUESTION_TITLE_MAX = 200
+OPTIONS_MIN = 2
+OPTIONS_MAX = 10
+OPTION_MAX = 50
+FREE_TEXT_MAX = 500
+NAME_MAX = 30
+MEMBER_NO_MAX = 30
+
+# One answer per question: option index (single), sorted option indexes (multi), text ("" = skipped).
+Answer = int | list[int] | str
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    ADMIN = "admin"
+
+
+class QuestionKind(enum.StrEnum):
+    SINGLE = "single"
+    MULTI = "multi"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    kind: QuestionKind
+    title: str
+    options: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind.value, "title": self.title, "options": list(self.options)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Question:
+        options = data.get("options") or []
+        assert isinstance(options, list)
+        return cls(QuestionKind(str(data["kind"])), str(data["title"]), tuple(map(str, options)))
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyDraft:
+    """A survey as the admin wrote it, before it is published."""
+
+    title: str
+    questions: tuple[Question, ...]
+    description: str = ""
+    deadline: datetime | None = None  # aware, UTC
+    anonymous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    id: int
+    title: str
+    description: str
+    questions: tuple[Question, ...]
+    deadline: datetime | None  # aware, UTC
+    anonymous: bool
+    closed_at: datetime | None  # aware, UTC; set by an admin's close
+    created_at: datetime
+
+    def is_open(self, now: datetime) -> bool:
+        """Open unless closed by hand or past its deadline: no job has to close it."""
+        if self.closed_at is not None:
+            return False
+        return self.deadline is None or now < self.deadline
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    user_key: str
+    name: str
+    role: Role
+    member_no: str | None = None
+    department: str | None = None
+    roster_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Conversation state of one person, kept in the database so any worker can go on with it."""
+
+    state: dict[str, object]
+    version: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyListing:
+    survey: Survey
+    response_count: int
+    answered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    answers: tuple[Answer, ...]
+    submitted_at: datetime | None  # None for anonymous surveys
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    survey: Survey
+    respondents: int
+    population: int  # roster size, or registered people when there is no roster
+    # counts[question][option] for choice questions
+    counts: dict[int, dict[int, int]] = field(default_factory=dict)
+    # text_counts[question]: how many non-empty free-text answers
+    text_counts: dict[int, int] = field(default_factory=dict)
+    # latest_texts[question]: newest free-text answers first, a few at most
+    latest_texts: dict[int, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPerson:
+    name: str
+    member_no: str | None
+    department: str | None
+    registered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    name: str
+    member_no: str | None = None
+    department: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RosterStatus:
+    size: int
+    registered: int
+    unregistered: list[RosterEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One respondent in a results file; identity fields are None for anonymous surveys."""
+
+    answers: tuple[Answer, ...]
+    name: str | None = None
+    member_no: str | None = None
+    department: str | None = None
+    submitted_at: datetime | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

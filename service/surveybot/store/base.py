@@ -1,0 +1,190 @@
+"""The storage contract: one interface, a PostgreSQL and a SQLite implementation.
+
+Every method is one short transaction. Methods that change data check their preconditions inside
+the same statement or transaction, so a refused action changes nothing and a repeated one (a
+double-tapped button) has the effect of one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from surveybot.domain import (
+    Answer,
+    ExportRow,
+    PendingPerson,
+    Results,
+    RosterEntry,
+    RosterStatus,
+    Session,
+    StoredResponse,
+    Survey,
+    SurveyDraft,
+    SurveyListing,
+    User,
+)
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or did not answer in time."""
+
+
+class RegisterOutcome(enum.StrEnum):
+    OK = "ok"
+    NOT_ON_ROSTER = "not_on_roster"  # a roster exists and no entry has that name (and number)
+    NUMBER_REQUIRED = "number_required"  # the matching entries have numbers; none was given
+    CLAIMED = "claimed"  # the entry belongs to another Kakao user
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterResult:
+    outcome: RegisterOutcome
+    user: User | None = None
+
+
+class WriteOutcome(enum.StrEnum):
+    OK = "ok"
+    MISSING = "missing"  # no such survey (or no such response, for withdraw)
+    CLOSED = "closed"  # the survey is closed or past its deadline
+
+
+class RoleOutcome(enum.StrEnum):
+    OK = "ok"
+    UNCHANGED = "unchanged"  # already had that role
+    LAST_ADMIN = "last_admin"  # refusing to remove the only admin
+    MISSING = "missing"
+
+
+@dataclass(frozen=True, slots=True)
+class RosterImportResult:
+    added: int
+    updated: int
+
+
+class Store(Protocol):
+    """What the bot needs from a database. Times are aware datetimes in UTC."""
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations (safe when several processes start at once); return names."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        ...
+
+    def close(self) -> None: ...
+
+    # --- people -------------------------------------------------------------------------------
+    def load_context(self, user_key: str, now: datetime) -> tuple[User | None, Session | None]:
+        """The person and their unexpired conversation state, in one round trip."""
+        ...
+
+    def register(self, user_key: str, name: str, member_no: str | None) -> RegisterResult:
+        """Register or rename; with a roster, claim the matching unclaimed entry."""
+        ...
+
+    def find_users(self, name_or_key: str) -> list[User]:
+        """Registered people whose name or Kakao user key equals the text."""
+        ...
+
+    def list_admins(self) -> list[User]: ...
+
+    def set_role(self, user_id: int, role: str) -> RoleOutcome:
+        """Change a role; never leaves the bot without an admin."""
+        ...
+
+    def count_admin_code_failures(self, user_key: str, since: datetime) -> int: ...
+
+    def record_admin_code_failure(self, user_key: str, at: datetime) -> None: ...
+
+    # --- roster -------------------------------------------------------------------------------
+    def import_roster(self, entries: list[RosterEntry]) -> RosterImportResult:
+        """Add entries, update departments of known (name, number) pairs; never drops claims."""
+        ...
+
+    def roster_status(self) -> RosterStatus: ...
+
+    def list_roster(self) -> list[tuple[RosterEntry, str | None]]:
+        """Every entry with the Kakao user key that claimed it, if any."""
+        ...
+
+    # --- conversation state -------------------------------------------------------------------
+    def save_session(
+        self,
+        user_key: str,
+        state: dict[str, object],
+        expected_version: int | None,
+        expires_at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Write state if nobody changed it since `expected_version` (None: there was none).
+
+        Returns False when another request got there first, which is how a double tap shows.
+        """
+        ...
+
+    def clear_session(self, user_key: str) -> None: ...
+
+    # --- surveys ------------------------------------------------------------------------------
+    def create_survey(
+        self, draft: SurveyDraft, created_by: int, draft_key: str, now: datetime
+    ) -> Survey:
+        """Publish; the same draft_key publishes once and returns the same survey again."""
+        ...
+
+    def get_survey(self, survey_id: int) -> Survey | None: ...
+
+    def list_open_surveys(self, user_id: int, now: datetime) -> list[SurveyListing]:
+        """Open surveys, newest first, each with whether this person has answered."""
+        ...
+
+    def list_surveys(self) -> list[SurveyListing]:
+        """Every survey, newest first, with response counts."""
+        ...
+
+    def close_survey(self, survey_id: int, now: datetime) -> WriteOutcome:
+        """Close now; MISSING if absent, CLOSED if it was closed already (nothing changes)."""
+        ...
+
+    def reopen_survey(self, survey_id: int, now: datetime) -> WriteOutcome:
+        """Reopen; a deadline already past is removed. CLOSED here means it was open already."""
+        ...
+
+    def delete_survey(self, survey_id: int) -> bool: ...
+
+    # --- responses ----------------------------------------------------------------------------
+    def submit_response(
+        self,
+        survey_id: int,
+        user: User,
+        respondent: str,
+        answers: tuple[Answer, ...],
+        now: datetime,
+    ) -> WriteOutcome:
+        """Save or replace this person's answers while the survey is open, and end the session.
+
+        `respondent` is the unique key of the response: tied to the user for named surveys and a
+        keyed hash for anonymous ones, whose responses keep neither the user nor a time.
+        """
+        ...
+
+    def get_response(self, survey_id: int, respondent: str) -> StoredResponse | None: ...
+
+    def withdraw_response(
+        self, survey_id: int, user: User, respondent: str, now: datetime
+    ) -> WriteOutcome: ...
+
+    def results(self, survey_id: int, latest: int = 3) -> Results | None: ...
+
+    def pending(self, survey_id: int) -> list[PendingPerson] | None:
+        """Who should answer and has not: roster entries, or registered people without one."""
+        ...
+
+    def export_rows(self, survey_id: int) -> AbstractContextManager[Iterator[ExportRow]]:
+        """Stream respondents without loading them all; named ones in order of submission."""
+        ...
