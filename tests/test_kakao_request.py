@@ -1,0 +1,298 @@
+"""decode_request: lenient on what Kakao may change, a clear 400 on what the bot cannot use."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from surveybot.kakao import BadRequest, SkillRequest, decode_request
+
+USER = "393970a60c945e0f2e530fac259cec6fd5fd5451dd451cd2d9f3c46160e6ae768d"
+
+# The example payload of the reference, verbatim.
+EXAMPLE: dict[str, Any] = {
+    "intent": {"id": "65f0c2a1b7e3d51a2c9f0a11", "name": "폴백 블록"},
+    "userRequest": {
+        "timezone": "Asia/Seoul",
+        "params": {"surface": "Kakaotalk.plusfriend"},
+        "block": {"id": "65f0c2a1b7e3d51a2c9f0a11", "name": "폴백 블록"},
+        "utterance": "설문목록",
+        "lang": "ko",
+        "user": {
+            "id": USER,
+            "type": "botUserKey",
+            "properties": {
+                "botUserKey": USER,
+                "bot_user_key": USER,
+                "plusfriendUserKey": "Ge9E5OHpsO6L",
+                "plusfriend_user_key": "Ge9E5OHpsO6L",
+                "isFriend": True,
+            },
+        },
+    },
+    "bot": {"id": "65e9d0f1a2b3c4d5e6f70812", "name": "행정봇"},
+    "action": {"id": "65f0c29f", "name": "survey_skill", "params": {}, "detailParams": {},
+               "clientExtra": {}},
+    "contexts": [],
+    "flow": {"trigger": {"type": "TEXT_INPUT"},
+             "lastBlock": {"id": "65f0c2a1", "name": "폴백 블록"}},
+}
+
+
+DELETE = object()  # marks a key to remove in example()
+
+
+def body(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+def example(**changes: Any) -> dict[str, Any]:
+    """A deep copy of EXAMPLE; changes are 'a.b.c' paths (dots as __) set to a value or deleted."""
+    payload = copy.deepcopy(EXAMPLE)
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = payload
+        for key in parents:
+            node = node[key]
+        if value is DELETE:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return payload
+
+
+def decode(payload: Any) -> SkillRequest:
+    return decode_request(body(payload))
+
+
+def test_reference_example() -> None:
+    request = decode(EXAMPLE)
+    assert request == SkillRequest(
+        user_key=USER,
+        utterance="설문목록",
+        client_extra={},
+        surface="Kakaotalk.plusfriend",
+        trigger="TEXT_INPUT",
+        bot_id="65e9d0f1a2b3c4d5e6f70812",
+    )
+
+
+def test_minimal_payload() -> None:
+    request = decode({"userRequest": {"user": {"id": "u1"}}})
+    assert request == SkillRequest("u1", "", {}, None, None, None)
+
+
+def test_unknown_keys_everywhere_are_ignored() -> None:
+    payload = example(
+        newTopLevel={"x": [1, 2, {"y": None}]},
+        userRequest__newField=123,
+        userRequest__user__newField=[1],
+        userRequest__params__newParam="p",
+        action__newField={"deep": {"deeper": True}},
+        flow__trigger__newField=1.5,
+        bot__newField=None,
+        callbackUrl="https://bot-api.kakao.com/callback/x",
+    )
+    assert decode(payload) == decode(EXAMPLE)
+
+
+def test_snake_case_duplicates_are_ignored() -> None:
+    payload = example(
+        user_request={"user": {"id": "someone-else"}, "utterance": "other"},
+        userRequest__user__bot_user_key="another",
+        action__client_extra={"step": 9},
+    )
+    request = decode(payload)
+    assert request.user_key == USER
+    assert request.utterance == "설문목록"
+    # camelCase wins when both are there
+    assert request.client_extra == {}
+
+
+def test_client_extra_passed_through() -> None:
+    extra = {"step": 3, "survey": 12, "nested": {"a": [1, "두"]}}
+    assert decode(example(action__clientExtra=extra)).client_extra == extra
+
+
+def test_snake_case_client_extra_accepted_alone() -> None:
+    payload = example(action__clientExtra=DELETE, action__client_extra={"step": 2})
+    assert decode(payload).client_extra == {"step": 2}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"action__clientExtra": DELETE},
+        {"action__clientExtra": None},
+        {"action": DELETE},
+        {"action": None},
+        {"action": {}},
+        {"action__clientExtra": "step=3"},
+        {"action__clientExtra": [1, 2]},
+        {"action__clientExtra": 7},
+        {"action": "survey_skill"},
+        {"action__params": DELETE, "action__detailParams": DELETE},
+        {"action__params": None, "action__detailParams": "x"},
+    ],
+    ids=repr,
+)
+def test_missing_or_odd_client_extra_gives_empty_dict(changes: dict[str, Any]) -> None:
+    request = decode(example(**changes))
+    assert request.client_extra == {}
+    assert request.user_key == USER
+
+
+@pytest.mark.parametrize("lang", ["ko", "kr", None, 5, "en"])
+def test_lang_is_not_relied_upon(lang: Any) -> None:
+    assert decode(example(userRequest__lang=lang)) == decode(EXAMPLE)
+
+
+def test_builder_test_panel_and_dev_bot() -> None:
+    payload = example(userRequest__params__surface="BuilderBotTest", bot__id="65e9d0f1!")
+    request = decode(payload)
+    assert (request.surface, request.bot_id) == ("BuilderBotTest", "65e9d0f1!")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "expected"),
+    [
+        ({"userRequest__params": DELETE}, "surface", None),
+        ({"userRequest__params": None}, "surface", None),
+        ({"userRequest__params": "Kakaotalk"}, "surface", None),
+        ({"userRequest__params__surface": 3}, "surface", None),
+        ({"flow": DELETE}, "trigger", None),
+        ({"flow__trigger": None}, "trigger", None),
+        ({"flow__trigger": "TEXT_INPUT"}, "trigger", None),
+        ({"flow__trigger__type": {"t": 1}}, "trigger", None),
+        ({"flow__trigger__type": "QUICKREPLY_BUTTON_MESSAGE"}, "trigger",
+         "QUICKREPLY_BUTTON_MESSAGE"),
+        ({"bot": DELETE}, "bot_id", None),
+        ({"bot": []}, "bot_id", None),
+        ({"bot__id": 42}, "bot_id", None),
+    ],
+    ids=repr,
+)
+def test_metadata_degrades_to_none(changes: dict[str, Any], field: str, expected: Any) -> None:
+    request = decode(example(**changes))
+    assert getattr(request, field) == expected
+    assert request.user_key == USER
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"   ", b"not json", b"{", b'{"userRequest":', b"\xff\xfe{}", b"[]",
+     b'[{"userRequest": {"user": {"id": "u"}}}]', b'"a string"', b"42", b"null", b"true"],
+    ids=repr,
+)
+def test_not_a_json_object_is_400(raw: bytes) -> None:
+    with pytest.raises(BadRequest) as caught:
+        decode_request(raw)
+    assert caught.value.status == 400
+    assert caught.value.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"userRequest": {"user": {"id": "u"}}, "bot": {"id": "\xff"}}',
+        b'{"userRequest": {"user": {"id": "u"}, "lang": "\xc3"}}',
+        rb'{"userRequest": {"user": {"id": "u"}, "utterance": "lone \ud800 surrogate"}}',
+        b'{"userRequest": {"user": {"id": "u"}}, "action": {"clientExtra": {"a": "\xed\xa0\x80"}}}',
+    ],
+    ids=repr,
+)
+def test_invalid_utf8_anywhere_is_400(raw: bytes) -> None:
+    with pytest.raises(BadRequest) as caught:
+        decode_request(raw)
+    assert caught.value.status == 400
+
+
+def test_deeply_nested_json_is_400_not_a_crash() -> None:
+    raw = b'{"action": {"clientExtra": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}"
+    with pytest.raises(BadRequest) as caught:
+        decode_request(raw)
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"userRequest": DELETE},
+        {"userRequest": None},
+        {"userRequest__user": DELETE},
+        {"userRequest__user": None},
+        {"userRequest__user__id": DELETE},
+        {"userRequest__user__id": None},
+        {"userRequest__user__id": ""},
+        {"userRequest__user__id": "   \n"},
+        {"userRequest__user__id": "x" * 201},
+    ],
+    ids=repr,
+)
+def test_missing_or_unusable_user_is_400(changes: dict[str, Any]) -> None:
+    with pytest.raises(BadRequest) as caught:
+        decode(example(**changes))
+    assert caught.value.status == 400
+    assert "user.id" in caught.value.message
+
+
+def test_user_id_is_stripped_and_may_be_200_chars() -> None:
+    assert decode(example(userRequest__user__id="  abc \n")).user_key == "abc"
+    assert decode(example(userRequest__user__id="x" * 200)).user_key == "x" * 200
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"userRequest__utterance": 3}, "$.userRequest.utterance"),
+        ({"userRequest__utterance": ["a"]}, "$.userRequest.utterance"),
+        ({"userRequest__utterance": {"text": "a"}}, "$.userRequest.utterance"),
+        ({"userRequest__utterance": True}, "$.userRequest.utterance"),
+        ({"userRequest__user__id": 12345}, "$.userRequest.user.id"),
+        ({"userRequest__user": "u1"}, "$.userRequest.user"),
+        ({"userRequest": "hello"}, "$.userRequest"),
+    ],
+    ids=repr,
+)
+def test_wrong_type_of_an_essential_field_is_400_naming_it(
+    changes: dict[str, Any], path: str
+) -> None:
+    # Kakao always sends strings here; anything else is not Kakao and guessing would be wrong.
+    with pytest.raises(BadRequest) as caught:
+        decode(example(**changes))
+    assert caught.value.status == 400
+    assert path in caught.value.message
+
+
+def test_null_utterance_is_empty() -> None:
+    assert decode(example(userRequest__utterance=None)).utterance == ""
+    assert decode(example(userRequest__utterance=DELETE)).utterance == ""
+
+
+def test_multi_line_utterance_is_preserved_exactly() -> None:
+    text = "  첫째 줄\n둘째 줄\r\n\n\t셋째 😀 줄  "
+    assert decode(example(userRequest__utterance=text)).utterance == text
+
+
+def test_huge_utterance_is_fine() -> None:
+    text = "가나다라 " * 50_000
+    assert decode(example(userRequest__utterance=text)).utterance == text
+
+
+def test_escaped_unicode_and_bytes_input() -> None:
+    raw = json.dumps(example(userRequest__utterance="설문 1")).encode("ascii")  # \\uXXXX escapes
+    assert decode_request(raw).utterance == "설문 1"
+    assert decode_request(bytearray(raw)).utterance == "설문 1"
+
+
+def test_str_body_is_accepted() -> None:
+    assert decode_request(json.dumps(EXAMPLE)).user_key == USER  # type: ignore[arg-type]
+
+
+def test_bad_request_carries_status() -> None:
+    error = BadRequest("too large", 413)
+    assert (error.status, error.message, str(error)) == (413, "too large", "too large")
+    assert BadRequest("x").status == 400
