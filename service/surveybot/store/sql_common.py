@@ -1,0 +1,182 @@
+"""Python-side pieces both SQL stores share: row decoding, roster matching, results assembly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from surveybot.domain import (
+    Answer,
+    Question,
+    QuestionKind,
+    Results,
+    Role,
+    Survey,
+    SurveyDraft,
+    User,
+)
+from surveybot.store.base import RegisterOutcome
+
+# Columns of a User, identical in both dialects. Alias u = users, r = the claimed roster entry;
+# a claimed entry is the truth for number and department (an import may have changed them).
+USER_COLUMNS = """
+    u.id, u.user_key, u.name, u.role,
+    CASE WHEN r.id IS NULL THEN u.member_no ELSE r.member_no END,
+    CASE WHEN r.id IS NULL THEN u.department ELSE r.department END,
+    u.roster_id
+"""
+USER_FROM = "users u LEFT JOIN roster r ON r.id = u.roster_id"
+
+SURVEY_COLUMNS = """
+    s.id, s.title, s.description, s.questions, s.deadline_at, s.anonymous, s.closed_at,
+    s.created_at
+"""
+
+# Number of columns USER_COLUMNS / SURVEY_COLUMNS produce, for slicing joined rows.
+USER_WIDTH = 7
+SURVEY_WIDTH = 8
+
+
+def to_utc(value: datetime) -> datetime:
+    """Refuse naive datetimes: the store cannot guess their zone."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime given to the store: {value!r}")
+    return value.astimezone(UTC)
+
+
+def dump_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def user_from_row(row: Sequence[Any]) -> User:
+    return User(
+        id=int(row[0]),
+        user_key=row[1],
+        name=row[2],
+        role=Role(row[3]),
+        member_no=row[4],
+        department=row[5],
+        roster_id=None if row[6] is None else int(row[6]),
+    )
+
+
+def survey_from_values(
+    row: Sequence[Any], questions: list[dict[str, object]], times: list[datetime | None]
+) -> Survey:
+    """Build a Survey from SURVEY_COLUMNS, with JSON and times already decoded by the dialect."""
+    deadline, closed_at, created_at = times
+    assert created_at is not None
+    return Survey(
+        id=int(row[0]),
+        title=row[1],
+        description=row[2],
+        questions=tuple(Question.from_json(q) for q in questions),
+        deadline=deadline,
+        anonymous=bool(row[5]),
+        closed_at=closed_at,
+        created_at=created_at,
+    )
+
+
+def questions_json(draft: SurveyDraft) -> list[dict[str, object]]:
+    return [q.to_json() for q in draft.questions]
+
+
+def decode_answers(value: Any) -> tuple[Answer, ...]:
+    """JSON list (decoded or text) -> answers tuple; lists stay lists (multi choice)."""
+    items = json.loads(value) if isinstance(value, str | bytes) else value
+    out: list[Answer] = []
+    for item in items:
+        if isinstance(item, list):
+            out.append([int(i) for i in item])
+        elif isinstance(item, bool):  # bool is an int; never a valid answer, keep it visible
+            raise ValueError(f"invalid stored answer {item!r}")
+        elif isinstance(item, int):
+            out.append(item)
+        else:
+            out.append(str(item))
+    return tuple(out)
+
+
+def encode_answers(answers: Iterable[Answer]) -> list[Answer]:
+    return [list(a) if isinstance(a, list | tuple) else a for a in answers]
+
+
+@dataclass(frozen=True, slots=True)
+class RosterCandidate:
+    """A roster entry with the requested name, and who (if anyone) has claimed it."""
+
+    id: int
+    name: str
+    member_no: str | None
+    department: str | None
+    claimed_by: str | None
+
+
+def choose_roster_entry(
+    candidates: Sequence[RosterCandidate], member_no: str | None, user_key: str
+) -> tuple[RegisterOutcome, RosterCandidate | None]:
+    """Apply the roster rules of `register` to the entries that carry the given name."""
+    if not candidates:
+        return RegisterOutcome.NOT_ON_ROSTER, None
+    if member_no is not None:
+        matches = [c for c in candidates if c.member_no == member_no]
+    else:
+        # (name, NULL number) is unique, so at most one entry can match.
+        matches = [c for c in candidates if c.member_no is None]
+        if not matches:
+            return RegisterOutcome.NUMBER_REQUIRED, None
+    if not matches:
+        return RegisterOutcome.NOT_ON_ROSTER, None
+    entry = matches[0]
+    if entry.claimed_by is not None and entry.claimed_by != user_key:
+        return RegisterOutcome.CLAIMED, None
+    return RegisterOutcome.OK, entry
+
+
+def build_results(
+    survey: Survey,
+    respondents: int,
+    population: int,
+    rows: Iterable[Sequence[Any]],
+) -> Results:
+    """Assemble Results from aggregate rows (kind, question, option, count, text, ...).
+
+    kind 'c': count of an option of a choice question; 't': number of non-empty texts of a
+    question; 'l': one of the latest texts, rows already ordered newest first.
+    """
+    counts: dict[int, dict[int, int]] = {}
+    text_counts: dict[int, int] = {}
+    latest_texts: dict[int, list[str]] = {}
+    # Every option and text question appears, even when nobody picked or wrote anything.
+    for index, question in enumerate(survey.questions):
+        if question.kind is QuestionKind.TEXT:
+            text_counts[index] = 0
+            latest_texts[index] = []
+        else:
+            counts[index] = {option: 0 for option in range(len(question.options))}
+    for row in rows:
+        kind, question, option, count, text = row[:5]
+        q = int(question)
+        if kind == "c" and q in counts:
+            counts[q][int(option)] = int(count)
+        elif kind == "t" and q in text_counts:
+            text_counts[q] = int(count)
+        elif kind == "l" and q in latest_texts:
+            latest_texts[q].append(str(text))
+    return Results(
+        survey=survey,
+        respondents=respondents,
+        population=population,
+        counts=counts,
+        text_counts=text_counts,
+        latest_texts=latest_texts,
+    )
+
+
+def check_role(role: str) -> Role:
+    """The role names the schema allows; anything else is a programming error."""
+    return Role(role)

@@ -1,0 +1,68 @@
+"""Shared fixtures: a PostgreSQL server per test session, and a fresh migrated store per test.
+
+`store` runs a test on both backends; `sqlite_store` / `pg_store` pick one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from surveybot.store import open_store
+from surveybot.store.base import Store
+
+from pgserver import PgServer
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    server = PgServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """URL of a new, empty database, dropped after the test."""
+    url = pg_server.create_database()
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> str:
+    return str(tmp_path / "surveybot.sqlite3")
+
+
+@pytest.fixture
+def sqlite_store(sqlite_path: str) -> Iterator[Store]:
+    store = open_store(None, sqlite_path)
+    store.migrate()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    store = open_store(pg_url, "", pool_min=1, pool_max=8)
+    store.migrate()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> Store:
+    """The same test on each backend; PostgreSQL is only started when a test needs it."""
+    name = "pg_store" if request.param == "postgres" else "sqlite_store"
+    result: Store = request.getfixturevalue(name)
+    return result

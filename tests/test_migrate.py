@@ -1,0 +1,217 @@
+"""Migrations: applied once, in order, atomically, and safely when processes start together."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from surveybot.store import open_store
+from surveybot.store.base import Store
+from surveybot.store.migrate import (
+    ENV_MIGRATIONS_DIR,
+    default_migrations_dir,
+    migration_files,
+    split_sqlite_script,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICE = REPO / "service"
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None, str]:
+    """(dialect, database_url, sqlite_path) of an empty database."""
+    if request.param == "postgres":
+        return "postgres", request.getfixturevalue("pg_url"), ""
+    return "sqlite", None, str(tmp_path / "db.sqlite3")
+
+
+def applied_names(dialect: str, url: str | None, path: str) -> list[str]:
+    query = "SELECT name FROM schema_migrations ORDER BY name"
+    if dialect == "postgres":
+        assert url is not None
+        with psycopg.connect(url) as conn:
+            return [row[0] for row in conn.execute(query)]
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute(query)]
+    finally:
+        conn.close()
+
+
+def table_exists(dialect: str, url: str | None, path: str, table: str) -> bool:
+    if dialect == "postgres":
+        assert url is not None
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+            return bool(row and row[0])
+    conn = sqlite3.connect(path)
+    try:
+        query = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return bool(conn.execute(query, (table,)).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def copy_migrations(tmp_path: Path, extra: dict[str, str]) -> Path:
+    """The real migrations plus `extra` files ({name: sql}) for both dialects."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), folder)
+    for dialect in BACKENDS:
+        for name, text in extra.items():
+            (folder / dialect / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def open_target(target: tuple[str, str | None, str], migrations_dir: Path | None = None) -> Store:
+    _, url, path = target
+    return open_store(url, path, migrations_dir=migrations_dir)
+
+
+def test_default_dir_is_the_repository_db_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_MIGRATIONS_DIR, raising=False)
+    assert default_migrations_dir() == REPO / "db"
+    for dialect in ("postgres", "sqlite"):
+        names = [p.name for p in migration_files(dialect)]
+        assert names[:1] == ["0001_init.sql"] and names == sorted(names)
+    monkeypatch.setenv(ENV_MIGRATIONS_DIR, "/elsewhere")
+    assert default_migrations_dir() == Path("/elsewhere")
+    with pytest.raises(FileNotFoundError):
+        migration_files("sqlite")
+
+
+def test_migrations_apply_once(target: tuple[str, str | None, str]) -> None:
+    expected = [p.name for p in migration_files("sqlite")]
+    store = open_target(target)
+    try:
+        assert store.migrate() == expected
+        assert store.migrate() == []
+        store.ping()
+    finally:
+        store.close()
+    assert applied_names(*target) == expected
+    store = open_target(target)  # a restart finds nothing to do
+    try:
+        assert store.migrate() == []
+    finally:
+        store.close()
+
+
+def test_later_migrations_apply_in_order(
+    target: tuple[str, str | None, str], tmp_path: Path
+) -> None:
+    store = open_target(target)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    folder = copy_migrations(
+        tmp_path,
+        {
+            "0003_more.sql": "ALTER TABLE extra ADD COLUMN note TEXT;",
+            "0002_extra.sql": "CREATE TABLE extra (id INTEGER PRIMARY KEY);\n-- done;\n",
+        },
+    )
+    store = open_target(target, folder)
+    try:
+        assert store.migrate() == ["0002_extra.sql", "0003_more.sql"]
+        assert store.migrate() == []
+    finally:
+        store.close()
+    assert table_exists(*target, "extra")
+
+
+def test_a_failing_migration_changes_nothing(
+    target: tuple[str, str | None, str], tmp_path: Path
+) -> None:
+    folder = copy_migrations(
+        tmp_path, {"0002_broken.sql": "CREATE TABLE half (id INTEGER);\nSELECT * FROM missing;\n"}
+    )
+    store = open_target(target, folder)
+    try:
+        with pytest.raises(Exception, match="missing"):
+            store.migrate()
+    finally:
+        store.close()
+    assert applied_names(*target) == ["0001_init.sql"]
+    assert not table_exists(*target, "half")
+
+
+def test_concurrent_migrate_from_threads(target: tuple[str, str | None, str]) -> None:
+    stores = [open_target(target) for _ in range(6)]
+    barrier = threading.Barrier(len(stores))
+
+    def run(store: Store) -> list[str]:
+        barrier.wait()
+        return store.migrate()
+
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            results = list(pool.map(run, stores))
+    finally:
+        for store in stores:
+            store.close()
+    assert sorted(name for names in results for name in names) == ["0001_init.sql"]
+    assert applied_names(*target) == ["0001_init.sql"]
+
+
+CHILD = """
+import json, sys
+from surveybot.store import open_store
+store = open_store(sys.argv[1] or None, sys.argv[2])
+try:
+    print(json.dumps(store.migrate()))
+finally:
+    store.close()
+"""
+
+
+def test_concurrent_migrate_from_processes(target: tuple[str, str | None, str]) -> None:
+    _, url, path = target
+    env = {**os.environ, "PYTHONPATH": str(SERVICE)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, url or "", path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    applied: list[str] = []
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        applied += json.loads(out)
+    assert applied == ["0001_init.sql"]
+    assert applied_names(*target) == ["0001_init.sql"]
+
+
+def test_split_sqlite_script() -> None:
+    script = """
+    -- a comment; with a semicolon
+    CREATE TABLE t (x TEXT DEFAULT 'a;b');
+    CREATE TRIGGER tr AFTER INSERT ON t BEGIN
+        UPDATE t SET x = 'c;d';
+        DELETE FROM t WHERE 0;
+    END;
+    -- trailing comment
+    """
+    statements = split_sqlite_script(script)
+    assert len(statements) == 2
+    assert statements[0].endswith("DEFAULT 'a;b');")
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+    with pytest.raises(ValueError):
+        split_sqlite_script("CREATE TABLE t (x TEXT); CREATE TABLE u (")
