@@ -1,0 +1,92 @@
+"""The Falcon application: `create_app` wires it, `get_app` builds it from the environment."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import falcon
+
+from surveybot.config import Config
+from surveybot.conversation.bot import Bot
+from surveybot.conversation.context import Settings
+from surveybot.domain import utcnow
+from surveybot.kakao.request import BadRequest
+from surveybot.resources import (
+    ExportResource,
+    HealthResource,
+    ReadyResource,
+    SkillResource,
+    bad_request,
+    store_unavailable,
+    unexpected,
+)
+from surveybot.store import open_store
+from surveybot.store.base import Store, StoreUnavailable
+
+log = logging.getLogger("surveybot")
+
+
+class RequestId:
+    """Carry nginx's request id (or a new one) through logs and back in the response."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        given = req.get_header("X-Request-Id") or ""
+        # An id from outside is only trusted when it looks like one: it ends up in logs.
+        valid = 0 < len(given) <= 64 and all(c.isalnum() or c in "-_" for c in given)
+        req.context.request_id = given if valid else uuid.uuid4().hex
+        resp.set_header("X-Request-Id", req.context.request_id)
+
+
+def create_app(
+    config: Config, store: Store, now: Callable[[], datetime] = utcnow
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """Wire routes to resources; no I/O happens here."""
+    settings = Settings(
+        secret_key=config.secret_key.encode(),
+        public_base_url=config.public_base_url,
+        admin_code=config.admin_code,
+        export_ttl_seconds=config.export_ttl_seconds,
+        session_ttl_seconds=config.session_ttl_seconds,
+    )
+    app = falcon.App(middleware=[RequestId()])
+    skill = SkillResource(
+        Bot(store, settings, now),
+        secret=config.skill_secret,
+        secret_header=config.skill_secret_header,
+        max_body=config.max_body_bytes,
+    )
+    app.add_route("/skill", skill)
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(store))
+    app.add_route("/exports/{token}", ExportResource(store, settings.secret_key, now))
+    app.add_error_handler(Exception, unexpected)
+    app.add_error_handler(StoreUnavailable, store_unavailable)
+    app.add_error_handler(BadRequest, bad_request)
+    return app
+
+
+def get_app() -> falcon.App[falcon.Request, falcon.Response]:
+    """Build the real app for gunicorn: runs in each worker, after the fork."""
+    config = Config.from_env()
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if config.skill_secret is None:
+        log.warning("SKILL_SECRET is not set: anyone who finds /skill can talk to the bot")
+    store = open_store(
+        config.database_url,
+        config.sqlite_path,
+        pool_min=config.db_pool_min,
+        pool_max=config.db_pool_max,
+        connect_timeout=config.db_connect_timeout,
+        statement_timeout_ms=config.db_statement_timeout_ms,
+    )
+    try:
+        store.migrate()
+    except StoreUnavailable as error:
+        # Serve anyway: replies apologise and /readyz fails until the database is back.
+        log.error("could not migrate at start-up: %s", error)
+    return create_app(config, store)

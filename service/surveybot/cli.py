@@ -1,0 +1,158 @@
+"""`surveybot`: serve, migrate, manage admins and the roster, and chat with a running bot."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from surveybot.config import Config, ConfigError
+from surveybot.domain import Role
+from surveybot.roster_csv import RosterFileError, read_roster_csv, write_roster_csv
+from surveybot.store import open_store
+from surveybot.store.base import RoleOutcome, Store
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="surveybot", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    serve = commands.add_parser("serve", help="run the skill server under gunicorn")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", default=os.environ.get("PORT", "8000"))
+    serve.add_argument("--workers", default=os.environ.get("WORKERS"))
+    serve.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS"))
+    serve.set_defaults(run=_serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+
+    admin = commands.add_parser("admin", help="grant, revoke or list admins")
+    admin.add_argument("action", choices=["grant", "revoke", "list"])
+    admin.add_argument("who", nargs="?", help="registered name or Kakao user key")
+    admin.set_defaults(run=_admin)
+
+    roster = commands.add_parser("roster", help="import, export or list the roster")
+    roster.add_argument("action", choices=["import", "export", "list"])
+    roster.add_argument("file", nargs="?", help="CSV file (UTF-8, UTF-8 with BOM or CP949)")
+    roster.set_defaults(run=_roster)
+
+    chat = commands.add_parser("chat", help="talk to a running bot as a Kakao user would")
+    chat.add_argument("--url", default="http://127.0.0.1:8000/skill")
+    chat.add_argument("--user", default="terminal-user")
+    chat.set_defaults(run=_chat)
+    return parser
+
+
+def _store(config: Config) -> Store:
+    return open_store(config.database_url, config.sqlite_path, pool_min=0, pool_max=1)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = Config.from_env()  # fail here, loudly, rather than in every worker
+    store = _store(config)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    os.environ.update(HOST=args.host, PORT=str(args.port))
+    if args.workers:
+        os.environ["WORKERS"] = str(args.workers)
+    if args.worker_class:
+        os.environ["GUNICORN_WORKER_CLASS"] = args.worker_class
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:surveybot.gunicorn_conf"]
+    os.execv(sys.executable, [*gunicorn, "surveybot.app:get_app()"])
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    store = _store(Config.from_env())
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
+    return 0
+
+
+def _admin(args: argparse.Namespace) -> int:
+    store = _store(Config.from_env())
+    try:
+        if args.action == "list":
+            for user in store.list_admins():
+                print(f"{user.name}\t{user.member_no or '-'}\t{user.user_key}")
+            return 0
+        if not args.who:
+            print("name the person: surveybot admin grant <name or user key>", file=sys.stderr)
+            return 2
+        return _change_role(store, args.who, Role.ADMIN if args.action == "grant" else Role.MEMBER)
+    finally:
+        store.close()
+
+
+def _change_role(store: Store, who: str, role: Role) -> int:
+    people = store.find_users(who)
+    if len(people) != 1:
+        problem = "nobody registered as" if not people else "several people match"
+        print(f"{problem} {who!r}; use the Kakao user key (surveybot admin list)", file=sys.stderr)
+        return 1
+    outcome = store.set_role(people[0].id, role.value)
+    if outcome is RoleOutcome.LAST_ADMIN:
+        print("refused: that is the last admin", file=sys.stderr)
+        return 1
+    print(f"{people[0].name}: {role.value} ({outcome.value})")
+    return 0
+
+
+def _roster(args: argparse.Namespace) -> int:
+    store = _store(Config.from_env())
+    try:
+        if args.action == "import":
+            if not args.file:
+                print("name the CSV file: surveybot roster import roster.csv", file=sys.stderr)
+                return 2
+            try:
+                entries = read_roster_csv(Path(args.file).read_bytes())
+            except RosterFileError as error:
+                print(f"roster not imported: {error}", file=sys.stderr)
+                return 1
+            result = store.import_roster(entries)
+            print(f"roster: {result.added} added, {result.updated} updated")
+            return 0
+        rows = store.list_roster()
+        if args.action == "export":
+            data = write_roster_csv(rows)
+            if args.file:
+                Path(args.file).write_bytes(data)
+            else:
+                sys.stdout.buffer.write(data)
+            return 0
+        for entry, user_key in rows:
+            registered = "registered" if user_key else "-"
+            print(
+                f"{entry.name}\t{entry.member_no or '-'}\t{entry.department or '-'}\t{registered}"
+            )
+        return 0
+    finally:
+        store.close()
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from surveybot.simulator import run_chat
+
+    secret = os.environ.get("SKILL_SECRET") or None
+    header = os.environ.get("SKILL_SECRET_HEADER") or "X-Skill-Secret"
+    return run_chat(args.url, args.user, secret=secret, secret_header=header)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Configuration, parsed once from the environment, typed, and loud when wrong."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
+PLACEHOLDERS = {"", "change-me", "changeme", "secret", "please-change-me", DEV_SECRET_KEY}
+ENVIRONMENTS = {"development", "production"}
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; the message names it."""
+
+
+# No slots: from_env reads the defaults back from the class attributes.
+@dataclass(frozen=True)
+class Config:
+    environment: str = "production"
+    database_url: str | None = None
+    sqlite_path: str = "data/surveybot.sqlite3"
+    secret_key: str = DEV_SECRET_KEY
+    skill_secret: str | None = None
+    skill_secret_header: str = "X-Skill-Secret"
+    admin_code: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    export_ttl_seconds: int = 600
+    session_ttl_seconds: int = 1800
+    db_pool_min: int = 1
+    db_pool_max: int = 4
+    db_connect_timeout: float = 2.0
+    db_statement_timeout_ms: int = 2000
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Build from environment variables; raise ConfigError naming the bad variable."""
+        env = os.environ if env is None else env
+        environment = _choice(env, "SURVEYBOT_ENV", "production", ENVIRONMENTS)
+        config = cls(
+            environment=environment,
+            database_url=env.get("DATABASE_URL") or None,
+            sqlite_path=env.get("SQLITE_PATH") or cls.sqlite_path,
+            secret_key=_secret_key(env, environment),
+            skill_secret=env.get("SKILL_SECRET") or None,
+            skill_secret_header=env.get("SKILL_SECRET_HEADER") or cls.skill_secret_header,
+            admin_code=env.get("SURVEYBOT_ADMIN_CODE") or None,
+            public_base_url=_url(env, "PUBLIC_BASE_URL", cls.public_base_url),
+            export_ttl_seconds=_int(env, "EXPORT_TTL_SECONDS", cls.export_ttl_seconds, 30, 86400),
+            session_ttl_seconds=_int(
+                env, "SESSION_TTL_SECONDS", cls.session_ttl_seconds, 60, 86400
+            ),
+            db_pool_min=_int(env, "DB_POOL_MIN", cls.db_pool_min, 0, 100),
+            db_pool_max=_int(env, "DB_POOL_MAX", cls.db_pool_max, 1, 100),
+            db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", 2, 1, 4),
+            db_statement_timeout_ms=_int(
+                env, "DB_STATEMENT_TIMEOUT_MS", cls.db_statement_timeout_ms, 100, 4000
+            ),
+            log_level=_choice(env, "LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"}),
+        )
+        if config.db_pool_min > config.db_pool_max:
+            raise ConfigError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        if config.admin_code is not None and len(config.admin_code) < 8:
+            raise ConfigError("SURVEYBOT_ADMIN_CODE must be at least 8 characters")
+        return config
+
+
+def _secret_key(env: Mapping[str, str], environment: str) -> str:
+    value = env.get("SECRET_KEY", "")
+    if environment == "development":
+        return value or DEV_SECRET_KEY
+    if value.strip().lower() in PLACEHOLDERS or len(value) < 16:
+        raise ConfigError(
+            "SECRET_KEY must be set to a random string of 16+ characters outside development "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
+
+
+def _int(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{key} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], key: str, default: str, allowed: set[str]) -> str:
+    raw = (env.get(key) or default).strip()
+    value = raw.upper() if key == "LOG_LEVEL" else raw.lower()
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(sorted(allowed))}, got {raw!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], key: str, default: str) -> str:
+    value = (env.get(key) or default).strip().rstrip("/")
+    # Kakao only opens http(s) links, and the export link is built from this.
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{key} must start with http:// or https://, got {value!r}")
+    return value

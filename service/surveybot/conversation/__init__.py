@@ -1,0 +1,1 @@
+"""The conversation: commands, flows and replies, independent of HTTP."""

@@ -1,0 +1,251 @@
+"""Admin commands: survey management, results, pending list, export link, roles, roster."""
+
+from __future__ import annotations
+
+from surveybot.conversation.commands import Command
+from surveybot.conversation.context import Context, kst, paged
+from surveybot.conversation.member import missing_number, no_survey
+from surveybot.domain import Question, QuestionKind, Results, Role, Survey
+from surveybot.kakao.reply import Button, Reply
+from surveybot.store.base import RoleOutcome, WriteOutcome
+from surveybot.tokens import sign_export_token
+
+
+def manage(ctx: Context, command: Command) -> Reply:
+    """Every survey, open and closed, with response counts."""
+    listings = ctx.store.list_surveys()
+    if not listings:
+        return Reply().text("아직 설문이 없습니다.").quick("설문만들기", "설문만들기")
+    lines = ["[설문관리]"]
+    for listing in listings:
+        survey = listing.survey
+        lines.append(
+            f"{survey.id}. {survey.title}\n   {_status(ctx, survey)} · 응답 {listing.response_count}"
+        )
+    lines.append("\n결과·미응답·마감·재개·삭제·다운로드 뒤에 번호를 붙여 보내세요.")
+    reply = paged(ctx, "설문관리", "\n".join(lines))
+    for listing in listings[:6]:
+        reply.quick(f"결과 {listing.survey.id}", f"결과 {listing.survey.id}")
+    return reply.quick("설문만들기", "설문만들기").quick("메뉴", "메뉴")
+
+
+def _status(ctx: Context, survey: Survey) -> str:
+    anonymous = " · 익명" if survey.anonymous else ""
+    if survey.is_open(ctx.now):
+        return f"진행 중 (마감 {kst(survey.deadline)}){anonymous}"
+    return f"마감됨{anonymous}"
+
+
+def results(ctx: Context, command: Command) -> Reply:
+    number = command.number
+    if number is None:
+        return missing_number("결과")
+    found = ctx.store.results(number)
+    if found is None:
+        return no_survey(number)
+    reply = paged(ctx, f"결과 {number}", results_text(ctx, found))
+    return (
+        reply.quick(f"미응답 {number}", f"미응답 {number}")
+        .quick(f"다운로드 {number}", f"다운로드 {number}")
+        .quick("설문관리", "설문관리")
+    )
+
+
+def results_text(ctx: Context, found: Results) -> str:
+    survey = found.survey
+    rate = f" ({found.respondents * 100 // found.population}%)" if found.population else ""
+    lines = [
+        f"[결과] {survey.id}. {survey.title}",
+        _status(ctx, survey),
+        f"응답 {found.respondents}명 / 대상 {found.population}명{rate}",
+    ]
+    for index, question in enumerate(survey.questions):
+        lines.append("")
+        lines.extend(_question_lines(found, index, question))
+    return "\n".join(lines)
+
+
+def _question_lines(found: Results, index: int, question: Question) -> list[str]:
+    if question.kind is QuestionKind.TEXT:
+        count = found.text_counts.get(index, 0)
+        lines = [f"Q{index + 1}. {question.title} (자유 응답 {count}건)"]
+        lines += [f" · {_clip(text, 80)}" for text in found.latest_texts.get(index, [])]
+        return lines
+    kind = "복수 선택" if question.kind is QuestionKind.MULTI else "하나 선택"
+    lines = [f"Q{index + 1}. {question.title} ({kind})"]
+    counts = found.counts.get(index, {})
+    for option_index, option in enumerate(question.options):
+        count = counts.get(option_index, 0)
+        share = count * 100 // found.respondents if found.respondents else 0
+        bar = "■" * (share // 10) + "□" * (10 - share // 10)
+        lines.append(f" {option}: {count}명 ({share}%)\n {bar}")
+    return lines
+
+
+def _clip(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def pending(ctx: Context, command: Command) -> Reply:
+    number = command.number
+    if number is None:
+        return missing_number("미응답")
+    survey = ctx.store.get_survey(number)
+    people = ctx.store.pending(number) if survey is not None else None
+    if survey is None or people is None:
+        return no_survey(number)
+    if not people:
+        text = f"[미응답] {survey.id}. {survey.title}\n모두 응답했습니다. 🎉"
+        return Reply().text(text).quick(f"결과 {number}", f"결과 {number}")
+    lines = [f"[미응답] {survey.id}. {survey.title} — {len(people)}명"]
+    for person in people:
+        details = [part for part in (person.member_no, person.department) if part]
+        if not person.registered:
+            details.append("미등록")
+        lines.append(f"• {person.name}" + (f" ({', '.join(details)})" if details else ""))
+    reply = paged(ctx, f"미응답 {number}", "\n".join(lines))
+    return reply.quick(f"결과 {number}", f"결과 {number}").quick("설문관리", "설문관리")
+
+
+def close(ctx: Context, command: Command) -> Reply:
+    number = command.number
+    if number is None:
+        return missing_number("마감")
+    outcome = ctx.store.close_survey(number, ctx.now)
+    if outcome is WriteOutcome.MISSING:
+        return no_survey(number)
+    text = (
+        "이미 마감된 설문입니다."
+        if outcome is WriteOutcome.CLOSED
+        else f"{number}번 설문을 마감했습니다."
+    )
+    return (
+        Reply()
+        .text(text)
+        .quick(f"결과 {number}", f"결과 {number}")
+        .quick(f"재개 {number}", f"재개 {number}")
+    )
+
+
+def reopen(ctx: Context, command: Command) -> Reply:
+    number = command.number
+    if number is None:
+        return missing_number("재개")
+    before = ctx.store.get_survey(number)
+    if before is None:
+        return no_survey(number)
+    outcome = ctx.store.reopen_survey(number, ctx.now)
+    if outcome is WriteOutcome.MISSING:
+        return no_survey(number)
+    if outcome is WriteOutcome.CLOSED:
+        text = "이미 진행 중인 설문입니다."
+    elif before.deadline is not None and before.deadline <= ctx.now:
+        text = f"{number}번 설문을 다시 열었습니다. 지난 마감 시각은 지웠으니 '마감 {number}'으로 닫아 주세요."
+    else:
+        text = f"{number}번 설문을 다시 열었습니다."
+    return (
+        Reply().text(text).quick(f"결과 {number}", f"결과 {number}").quick("설문관리", "설문관리")
+    )
+
+
+def delete(ctx: Context, command: Command) -> Reply:
+    """Ask first: deleting drops the survey and every answer to it."""
+    number = command.number
+    if number is None:
+        return missing_number("삭제")
+    survey = ctx.store.get_survey(number)
+    if survey is None:
+        return no_survey(number)
+    text = f"{survey.id}번 설문 '{survey.title}'과 모든 응답을 삭제할까요? 되돌릴 수 없습니다."
+    return (
+        Reply().text(text).quick("삭제 확인", f"삭제확인 {number}").quick("그대로 두기", "설문관리")
+    )
+
+
+def confirm_delete(ctx: Context, command: Command) -> Reply:
+    number = command.number
+    if number is None:
+        return missing_number("삭제확인")
+    if not ctx.store.delete_survey(number):
+        return (
+            Reply().text(f"{number}번 설문이 없습니다 (이미 삭제됨).").quick("설문관리", "설문관리")
+        )
+    return Reply().text(f"{number}번 설문을 삭제했습니다.").quick("설문관리", "설문관리")
+
+
+def export(ctx: Context, command: Command) -> Reply:
+    """A short-lived, signed link to the results file; the role is checked again at download."""
+    number = command.number
+    if number is None:
+        return missing_number("다운로드")
+    survey = ctx.store.get_survey(number)
+    if survey is None:
+        return no_survey(number)
+    settings = ctx.settings
+    expires = int(ctx.now.timestamp()) + settings.export_ttl_seconds
+    token = sign_export_token(settings.secret_key, survey.id, ctx.registered.id, expires)
+    url = f"{settings.public_base_url}/exports/{token}"
+    minutes = max(settings.export_ttl_seconds // 60, 1)
+    description = (
+        f"{survey.id}. {survey.title}\nCSV (Excel에서 열림) · 링크는 {minutes}분 동안 유효합니다."
+    )
+    return (
+        Reply()
+        .card("결과 파일", description, [Button.link("CSV 내려받기", url)])
+        .quick(f"결과 {number}", f"결과 {number}")
+        .quick("설문관리", "설문관리")
+    )
+
+
+def grant(ctx: Context, command: Command) -> Reply:
+    return _change_role(ctx, command, Role.ADMIN)
+
+
+def revoke(ctx: Context, command: Command) -> Reply:
+    return _change_role(ctx, command, Role.MEMBER)
+
+
+def _change_role(ctx: Context, command: Command, role: Role) -> Reply:
+    verb = "관리자지정" if role is Role.ADMIN else "관리자해제"
+    parts = command.arg.split()
+    if not parts:
+        return Reply().text(
+            f"이름을 함께 보내 주세요. 예: '{verb} 홍길동' (동명이인은 '{verb} 홍길동 1234')"
+        )
+    number = parts.pop() if len(parts) >= 2 else None
+    people = ctx.store.find_users(" ".join(parts))
+    if number is not None:
+        people = [p for p in people if p.member_no == number]
+    if not people:
+        return Reply().text(f"'{command.arg}'(으)로 등록된 사람이 없습니다.").quick("명단", "명단")
+    if len(people) > 1:
+        numbers = ", ".join(p.member_no or "번호 없음" for p in people)
+        return Reply().text(f"같은 이름이 여러 명입니다 ({numbers}). 번호를 붙여 주세요.")
+    person = people[0]
+    outcome = ctx.store.set_role(person.id, role.value)
+    title = "관리자" if role is Role.ADMIN else "회원"
+    text = {
+        RoleOutcome.OK: f"{person.name}님을 {title}(으)로 바꿨습니다.",
+        RoleOutcome.UNCHANGED: f"{person.name}님은 이미 {title}입니다.",
+        RoleOutcome.LAST_ADMIN: "마지막 관리자는 해제할 수 없습니다. 먼저 다른 관리자를 지정해 주세요.",
+        RoleOutcome.MISSING: f"'{command.arg}'(으)로 등록된 사람이 없습니다.",
+    }[outcome]
+    return Reply().text(text).quick("메뉴", "메뉴")
+
+
+def roster(ctx: Context, command: Command) -> Reply:
+    status = ctx.store.roster_status()
+    if status.size == 0:
+        text = (
+            "명단이 없어 누구나 등록할 수 있습니다. 응답률은 등록한 사람 기준입니다.\n"
+            "운영자가 'surveybot roster import 명단.csv'로 명단(이름, 번호, 부서)을 가져올 수 있습니다."
+        )
+        return Reply().text(text).quick("설문관리", "설문관리")
+    lines = [
+        f"[명단] {status.size}명 · 등록 {status.registered}명 · 미등록 {len(status.unregistered)}명"
+    ]
+    for entry in status.unregistered:
+        details = [part for part in (entry.member_no, entry.department) if part]
+        lines.append(f"• {entry.name}" + (f" ({', '.join(details)})" if details else ""))
+    return paged(ctx, "명단", "\n".join(lines)).quick("설문관리", "설문관리")

@@ -1,0 +1,234 @@
+"""Answering a survey question by question: 참여 n, then one message per question, then 제출.
+
+The state lives in the session: {"flow": "answer", "survey": n, "step": i, "answers": [...]}.
+Quick replies carry {"s": survey, "q": step} so a tap that arrives after its step was already
+answered (a double tap, or a tap on an old bubble) is recognised and not applied twice.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from surveybot.conversation.commands import Command, normalise
+from surveybot.conversation.context import Context, kst
+from surveybot.conversation.member import answers_text, missing_number, no_survey
+from surveybot.domain import FREE_TEXT_MAX, Answer, Question, QuestionKind, Survey
+from surveybot.kakao.reply import Reply
+from surveybot.store.base import WriteOutcome
+
+FLOW = "answer"
+FLOW_WORDS = frozenset({"submit", "confirm", "next"})
+ANONYMOUS_NOTICE = (
+    "🔒 익명 설문입니다. 응답은 이름과 분리되어 저장되고, 관리자는 누가 참여했는지만 볼 수 있으며 "
+    "누가 무엇을 골랐는지는 볼 수 없습니다. 결과 파일에도 이름과 제출 시각이 없습니다."
+)
+
+
+def start(ctx: Context, command: Command) -> Reply:
+    """참여 n: begin (or resume) answering survey n."""
+    number = command.number
+    if number is None:
+        return missing_number("참여")
+    survey = ctx.store.get_survey(number)
+    if survey is None:
+        return no_survey(number)
+    if not survey.is_open(ctx.now):
+        return _closed_reply(survey)
+    if ctx.state.get("flow") == FLOW and ctx.state.get("survey") == survey.id:
+        return _show_step(survey, ctx.state, "이어서 응답합니다.")
+    state: dict[str, Any] = {
+        "flow": FLOW,
+        "survey": survey.id,
+        "step": 0,
+        "answers": [None] * len(survey.questions),
+    }
+    ctx.save_state(state)
+    return _show_step(survey, state, _intro(survey))
+
+
+def _intro(survey: Survey) -> str:
+    lines = [f"[{survey.id}. {survey.title}]"]
+    if survey.description:
+        lines.append(survey.description)
+    lines.append(f"질문 {len(survey.questions)}개 · 마감 {kst(survey.deadline)}")
+    if survey.anonymous:
+        lines.append(ANONYMOUS_NOTICE)
+    lines.append("'이전'으로 되돌아가고 '그만'으로 저장하지 않고 나갑니다.")
+    return "\n".join(lines)
+
+
+def on_input(ctx: Context, command: Command | None) -> Reply | None:
+    """Handle a message during the flow; None lets the general router take it."""
+    survey = ctx.store.get_survey(int(ctx.state["survey"]))
+    if survey is None or not survey.is_open(ctx.now):
+        ctx.store.clear_session(ctx.user_key)
+        return no_survey(int(ctx.state["survey"])) if survey is None else _closed_reply(survey)
+    step = int(ctx.state["step"])
+    if _is_stale_tap(ctx, survey, step):
+        return _show_step(survey, ctx.state, "이미 처리된 선택입니다. 지금 질문은 이것입니다.")
+    name = command.name if command else None
+    if name == "stop" or (command is not None and name == "cancel" and not command.arg):
+        ctx.store.clear_session(ctx.user_key)
+        return Reply().text("응답을 저장하지 않고 나왔습니다.").quick("설문목록", "설문목록")
+    if name == "back":
+        return _advance(ctx, survey, max(step - 1, 0), None)
+    if step >= len(survey.questions):
+        return _at_summary(ctx, survey, command)
+    return _answer(ctx, survey, step, command)
+
+
+def _is_stale_tap(ctx: Context, survey: Survey, step: int) -> bool:
+    if "s" not in ctx.extra:
+        return False
+    return bool(ctx.extra.get("s") != survey.id or ctx.extra.get("q") != step)
+
+
+def _answer(ctx: Context, survey: Survey, step: int, command: Command | None) -> Reply | None:
+    question = survey.questions[step]
+    value = _read_answer(ctx, question, command)
+    if isinstance(value, str) and len(value) > FREE_TEXT_MAX:
+        return _show_step(
+            survey, ctx.state, f"답이 너무 깁니다 ({len(value)}자). {_how_to(question)}"
+        )
+    if value is None:
+        if command is not None and command.name not in FLOW_WORDS | {"skip"}:
+            return None  # a general command such as 설문목록: the draft stays for later
+        hint = "'제출'은 마지막 질문 뒤에 합니다." if command and command.name == "submit" else ""
+        return _show_step(survey, ctx.state, f"답을 이해하지 못했어요. {hint}{_how_to(question)}")
+    return _advance(ctx, survey, step + 1, (step, value))
+
+
+def _read_answer(ctx: Context, question: Question, command: Command | None) -> Answer | None:
+    option = ctx.extra.get("o")
+    if isinstance(option, int) and 0 <= option < len(question.options):
+        return [option] if question.kind is QuestionKind.MULTI else option
+    text = ctx.utterance.strip()
+    if question.kind is QuestionKind.TEXT:
+        if command is not None and command.name == "skip":
+            return ""
+        # Words like 확인 or 다음 are ordinary text here; only general commands leave the flow.
+        if (command is not None and command.name not in FLOW_WORDS) or not text:
+            return None
+        return text
+    indexes = parse_choices(question, text)
+    if indexes is None:
+        return None
+    if question.kind is QuestionKind.SINGLE:
+        return indexes[0] if len(indexes) == 1 else None
+    return indexes
+
+
+def parse_choices(question: Question, text: str) -> list[int] | None:
+    """Option numbers or labels, separated by commas or spaces; None when any part is unknown."""
+    labels = {normalise(option): i for i, option in enumerate(question.options)}
+    whole = labels.get(normalise(text))
+    if whole is not None:
+        return [whole]
+    chosen: set[int] = set()
+    for chunk in re.split(r"[,，]", text):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        if normalise(chunk) in labels:
+            chosen.add(labels[normalise(chunk)])
+            continue
+        for token in chunk.split():
+            if not token.isdecimal() or not 1 <= int(token) <= len(question.options):
+                return None
+            chosen.add(int(token) - 1)
+    return sorted(chosen) or None
+
+
+def _advance(ctx: Context, survey: Survey, step: int, answer: tuple[int, Answer] | None) -> Reply:
+    state = dict(ctx.state)
+    answers = list(state["answers"])
+    if answer is not None:
+        answers[answer[0]] = answer[1]
+    state.update(step=step, answers=answers)
+    if not ctx.save_state(state):
+        # Another request (a double tap) moved the conversation on first; ours changes nothing.
+        return (
+            Reply()
+            .text("같은 입력이 두 번 들어와 한 번만 반영했습니다.")
+            .quick("계속", f"참여 {survey.id}")
+        )
+    return _show_step(survey, state, "")
+
+
+def _at_summary(ctx: Context, survey: Survey, command: Command | None) -> Reply | None:
+    if command is None or command.name not in {"submit", "confirm"}:
+        if command is not None:
+            return None
+        return _show_step(survey, ctx.state, "'제출'을 보내면 저장됩니다.")
+    answers = tuple(_filled(survey, ctx.state["answers"]))
+    outcome = ctx.store.submit_response(
+        survey.id, ctx.registered, ctx.respondent(survey), answers, ctx.now
+    )
+    if outcome is WriteOutcome.CLOSED:
+        return _closed_reply(survey)
+    if outcome is WriteOutcome.MISSING:
+        return no_survey(survey.id)
+    note = "\n(익명으로 저장되었습니다.)" if survey.anonymous else ""
+    return (
+        Reply()
+        .text(f"설문 {survey.id} 응답이 저장되었습니다. 마감 전까지 다시 참여하면 바뀝니다.{note}")
+        .quick("내 응답 보기", f"내응답 {survey.id}")
+        .quick("설문목록", "설문목록")
+    )
+
+
+def _filled(survey: Survey, answers: list[Any]) -> list[Answer]:
+    return [
+        ("" if q.kind is QuestionKind.TEXT else []) if a is None else a
+        for q, a in zip(survey.questions, answers, strict=False)
+    ]
+
+
+def _show_step(survey: Survey, state: dict[str, Any], preface: str) -> Reply:
+    step = int(state["step"])
+    extra = {"s": survey.id, "q": step}
+    if step >= len(survey.questions):
+        text = (
+            f"[응답 확인] {survey.id}. {survey.title}\n\n{answers_text(survey, state['answers'])}"
+        )
+        reply = Reply().text(_join(preface, text + "\n\n'제출'을 누르면 저장됩니다."))
+        return reply.quick("제출", "제출", extra).quick("이전", "이전").quick("그만", "그만")
+    question = survey.questions[step]
+    reply = Reply().text(_join(preface, _question_text(survey, step, question)))
+    for index, option in enumerate(question.options):
+        reply.quick(f"{index + 1}. {option}", option, {**extra, "o": index})
+    if question.kind is QuestionKind.TEXT:
+        reply.quick("건너뛰기", "건너뛰기", extra)
+    if step > 0:
+        reply.quick("이전", "이전")
+    return reply.quick("그만", "그만")
+
+
+def _question_text(survey: Survey, step: int, question: Question) -> str:
+    kind = {"single": "하나 선택", "multi": "여러 개 선택 가능", "text": "자유 응답"}[question.kind]
+    lines = [f"질문 {step + 1}/{len(survey.questions)} ({kind})", question.title]
+    lines += [f"{i + 1}) {option}" for i, option in enumerate(question.options)]
+    lines.append(_how_to(question))
+    return "\n".join(lines)
+
+
+def _how_to(question: Question) -> str:
+    if question.kind is QuestionKind.MULTI:
+        return "번호나 보기를 보내 주세요. 여러 개는 '1,3'처럼 보냅니다."
+    if question.kind is QuestionKind.SINGLE:
+        return "번호나 보기를 하나 보내 주세요."
+    return f"답을 {FREE_TEXT_MAX}자 이내로 보내 주세요. 없으면 '건너뛰기'."
+
+
+def _join(preface: str, text: str) -> str:
+    return f"{preface}\n\n{text}" if preface else text
+
+
+def _closed_reply(survey: Survey) -> Reply:
+    return (
+        Reply()
+        .text(f"{survey.id}번 설문 '{survey.title}'은 마감되었습니다.")
+        .quick("내 응답 보기", f"내응답 {survey.id}")
+        .quick("설문목록", "설문목록")
+    )

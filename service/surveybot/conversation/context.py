@@ -1,0 +1,98 @@
+"""What every command handler gets: the person, their conversation state, the store, the clock."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from surveybot.conversation.commands import Command
+from surveybot.domain import KST, Survey, User
+from surveybot.kakao.reply import Reply, paginate
+from surveybot.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    secret_key: bytes
+    public_base_url: str
+    admin_code: str | None = None
+    export_ttl_seconds: int = 600
+    session_ttl_seconds: int = 1800
+    admin_code_tries_per_hour: int = 5
+
+
+@dataclass(slots=True)
+class Context:
+    store: Store
+    settings: Settings
+    user_key: str
+    utterance: str
+    extra: dict[str, Any]
+    now: datetime
+    user: User | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None  # of the stored session; None when there is none
+    page: int = 0
+
+    @property
+    def registered(self) -> User:
+        """The registered person; handlers call this only after the router checked it."""
+        assert self.user is not None
+        return self.user
+
+    def respondent(self, survey: Survey) -> str:
+        """The response's unique key: the person for named surveys, a keyed hash for anonymous.
+
+        The hash keeps one response per person (so it can be replaced or withdrawn) while the
+        stored row names nobody; only a holder of SECRET_KEY could recompute it.
+        """
+        if not survey.anonymous:
+            return f"u:{self.registered.id}"
+        message = f"anon:{survey.id}:{self.registered.user_key}".encode()
+        return "a:" + hmac.new(self.settings.secret_key, message, hashlib.sha256).hexdigest()[:40]
+
+    def save_state(self, state: dict[str, Any]) -> bool:
+        """Store the conversation state; False when a concurrent request changed it first."""
+        expires = self.now.timestamp() + self.settings.session_ttl_seconds
+        return self.store.save_session(
+            self.user_key,
+            state,
+            self.version,
+            datetime.fromtimestamp(expires, self.now.tzinfo),
+            self.now,
+        )
+
+
+Handler = Callable[[Context, Command], Reply]
+
+
+def paged(ctx: Context, command_text: str, text: str) -> Reply:
+    """Show one page of a long text, with a 다음 quick reply that asks for the next one."""
+    pages = paginate(text)
+    index = min(max(ctx.page, 0), len(pages) - 1)
+    body = pages[index]
+    if len(pages) > 1:
+        body = f"{body}\n\n({index + 1}/{len(pages)}쪽)"
+    reply = Reply().text(body)
+    if index + 1 < len(pages):
+        label = f"다음 ({index + 2}/{len(pages)})"
+        reply.quick(label, "다음", {"more": command_text, "page": index + 1})
+    return reply
+
+
+def kst(moment: datetime | None, with_year: bool = False) -> str:
+    """A UTC moment as Korea time for people, e.g. 12/10(수) 18:00."""
+    if moment is None:
+        return "없음"
+    local = moment.astimezone(KST)
+    weekday = "월화수목금토일"[local.weekday()]
+    date = (
+        f"{local.year}-{local.month:02d}-{local.day:02d}"
+        if with_year
+        else f"{local.month}/{local.day}"
+    )
+    return f"{date}({weekday}) {local:%H:%M}"

@@ -1,0 +1,128 @@
+"""Member commands around surveys: list, my answers, withdraw."""
+
+from __future__ import annotations
+
+from surveybot.conversation.commands import Command
+from surveybot.conversation.context import Context, kst, paged
+from surveybot.domain import Answer, Question, QuestionKind, Survey
+from surveybot.kakao.reply import Reply
+from surveybot.store.base import WriteOutcome
+
+
+def surveys(ctx: Context, command: Command) -> Reply:
+    """Open surveys, newest first, with deadline and whether I answered."""
+    listings = ctx.store.list_open_surveys(ctx.registered.id, ctx.now)
+    if not listings:
+        return Reply().text("지금 진행 중인 설문이 없습니다.").quick("메뉴", "메뉴")
+    lines = ["[진행 중인 설문]"]
+    for listing in listings:
+        survey = listing.survey
+        mark = "✅ 응답함" if listing.answered else "⬜ 미응답"
+        lines.append(f"{survey.id}. {survey.title}\n   마감 {kst(survey.deadline)} · {mark}")
+    lines.append("\n'참여 <번호>'로 응답합니다.")
+    reply = paged(ctx, "설문목록", "\n".join(lines))
+    for listing in listings[:8]:
+        verb = "내응답" if listing.answered else "참여"
+        reply.quick(f"{verb} {listing.survey.id}", f"{verb} {listing.survey.id}")
+    return reply.quick("메뉴", "메뉴")
+
+
+def missing_number(name: str) -> Reply:
+    return (
+        Reply().text(f"설문 번호를 함께 보내 주세요. 예: '{name} 3'").quick("설문목록", "설문목록")
+    )
+
+
+def no_survey(number: int) -> Reply:
+    return Reply().text(f"{number}번 설문이 없습니다.").quick("설문목록", "설문목록")
+
+
+def mine(ctx: Context, command: Command) -> Reply:
+    """My submitted answers to one survey."""
+    number = command.number
+    if number is None:
+        return missing_number("내응답")
+    survey = ctx.store.get_survey(number)
+    if survey is None:
+        return no_survey(number)
+    response = ctx.store.get_response(survey.id, ctx.respondent(survey))
+    if response is None:
+        reply = Reply().text(f"{survey.id}번 설문 '{survey.title}'에 아직 응답하지 않았습니다.")
+        if survey.is_open(ctx.now):
+            reply.quick(f"참여 {survey.id}", f"참여 {survey.id}")
+        return reply.quick("설문목록", "설문목록")
+    when = f"\n제출: {kst(response.submitted_at)}" if response.submitted_at else ""
+    text = (
+        f"[내 응답] {survey.id}. {survey.title}{when}\n\n{answers_text(survey, response.answers)}"
+    )
+    reply = paged(ctx, f"내응답 {survey.id}", text)
+    if survey.is_open(ctx.now):
+        reply.quick("다시 응답", f"참여 {survey.id}").quick("응답 철회", f"취소 {survey.id}")
+    return reply.quick("설문목록", "설문목록")
+
+
+def answers_text(survey: Survey, answers: tuple[Answer, ...] | list[Answer]) -> str:
+    lines = []
+    for index, question in enumerate(survey.questions):
+        value = answers[index] if index < len(answers) else ""
+        lines.append(f"Q{index + 1}. {question.title}\n→ {answer_label(question, value)}")
+    return "\n".join(lines)
+
+
+def answer_label(question: Question, value: Answer) -> str:
+    """An answer as people read it; out-of-range indexes (never expected) show as '-'."""
+    if question.kind is QuestionKind.TEXT:
+        return str(value) if value else "(건너뜀)"
+    indexes = value if isinstance(value, list) else [value]
+    labels = [
+        question.options[i]
+        for i in indexes
+        if isinstance(i, int) and 0 <= i < len(question.options)
+    ]
+    return ", ".join(labels) or "-"
+
+
+def cancel(ctx: Context, command: Command) -> Reply:
+    """Ask before withdrawing: the withdrawal itself is 취소확인 n."""
+    number = command.number
+    if number is None:
+        return missing_number("취소")
+    survey = ctx.store.get_survey(number)
+    if survey is None:
+        return no_survey(number)
+    if not survey.is_open(ctx.now):
+        return Reply().text(f"{survey.id}번 설문은 마감되어 응답을 철회할 수 없습니다.")
+    text = (
+        f"{survey.id}번 설문 '{survey.title}'의 내 응답을 철회할까요? 철회하면 되돌릴 수 없습니다."
+    )
+    return (
+        Reply()
+        .text(text)
+        .quick("철회 확인", f"취소확인 {survey.id}")
+        .quick("그대로 두기", f"내응답 {survey.id}")
+    )
+
+
+def confirm_cancel(ctx: Context, command: Command) -> Reply:
+    number = command.number
+    if number is None:
+        return missing_number("취소확인")
+    survey = ctx.store.get_survey(number)
+    if survey is None:
+        return no_survey(number)
+    outcome = ctx.store.withdraw_response(
+        survey.id, ctx.registered, ctx.respondent(survey), ctx.now
+    )
+    if outcome is WriteOutcome.CLOSED:
+        return Reply().text(f"{survey.id}번 설문은 마감되어 응답을 철회할 수 없습니다.")
+    if outcome is WriteOutcome.MISSING:
+        # Also what a double-tapped confirmation sees: the answer is already gone.
+        text = f"{survey.id}번 설문에 철회할 응답이 없습니다."
+    else:
+        text = f"{survey.id}번 설문 응답을 철회했습니다."
+    return (
+        Reply()
+        .text(text)
+        .quick(f"다시 참여 {survey.id}", f"참여 {survey.id}")
+        .quick("설문목록", "설문목록")
+    )

@@ -1,0 +1,167 @@
+"""Read a survey written in one chat message (or piece by piece in the guided flow).
+
+```
+설문만들기 12월 송년회 참석 조사
+설명 12월 20일 18시, 본관 식당
+Q 참석하시나요? / 참석, 불참
+Q 선호 메뉴 (복수) / 한식, 중식, 양식
+Q 건의사항
+마감 2026-12-10 18:00
+익명
+```
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from surveybot.domain import (
+    DESCRIPTION_MAX,
+    KST,
+    OPTION_MAX,
+    OPTIONS_MAX,
+    OPTIONS_MIN,
+    QUESTION_TITLE_MAX,
+    QUESTIONS_MAX,
+    TITLE_MAX,
+    Question,
+    QuestionKind,
+    SurveyDraft,
+)
+
+
+class SurveyTextError(ValueError):
+    """A line of the survey text is malformed; `line` is 1-based, 0 when no line is at fault."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def __str__(self) -> str:
+        return f"{self.line}번째 줄: {self.message}" if self.line else self.message
+
+
+_QUESTION = re.compile(r"^(?:q|질문)\s*\d*\s*[.):]?\s+(.*)$", re.IGNORECASE)
+_KEYWORD = re.compile(r"^(설명|desc|마감|due)(?:\s+(.*))?$", re.IGNORECASE)
+_MULTI = re.compile(r"\((?:복수|multi)\)", re.IGNORECASE)
+_DATE = re.compile(r"^(\d{4})[-./](\d{1,2})[-./](\d{1,2})\.?(?:\s+(\d{1,2}):(\d{2}))?$")
+_ANONYMOUS = {"익명", "anonymous"}
+
+
+def parse_survey_text(title: str, lines: list[str], now: datetime) -> SurveyDraft:
+    """Build a draft from the title and the following lines; raise SurveyTextError naming a line.
+
+    Line numbers count the command line as line 1, as the admin sees the message.
+    """
+    title = check_title(title, line=1)
+    draft = SurveyDraft(title=title, questions=())
+    questions: list[Question] = []
+    for number, raw in enumerate(lines, start=2):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.casefold() in _ANONYMOUS:
+            draft = replace(draft, anonymous=True)
+        elif (match := _QUESTION.match(line)) is not None:
+            questions.append(parse_question(match.group(1), line=number))
+        elif (match := _KEYWORD.match(line)) is not None:
+            draft = _apply_keyword(draft, match.group(1), match.group(2) or "", number, now)
+        else:
+            raise SurveyTextError(
+                "이해할 수 없는 줄입니다. 'Q 질문 / 보기1, 보기2', '설명 ...', "
+                "'마감 YYYY-MM-DD HH:MM', '익명' 중 하나로 써 주세요.",
+                number,
+            )
+    if not questions:
+        raise SurveyTextError(
+            "질문이 없습니다. 'Q 질문 / 보기1, 보기2' 줄을 하나 이상 넣어 주세요."
+        )
+    if len(questions) > QUESTIONS_MAX:
+        raise SurveyTextError(f"질문은 {QUESTIONS_MAX}개까지입니다 ({len(questions)}개).")
+    return replace(draft, questions=tuple(questions))
+
+
+def question_body(line: str) -> str:
+    """A question line without its optional `Q` / `질문` prefix."""
+    match = _QUESTION.match(line.strip())
+    return match.group(1) if match else line.strip()
+
+
+def _apply_keyword(
+    draft: SurveyDraft, keyword: str, value: str, line: int, now: datetime
+) -> SurveyDraft:
+    if keyword.casefold() in {"설명", "desc"}:
+        return replace(draft, description=check_description(value, line))
+    return replace(draft, deadline=parse_deadline(value, now, line))
+
+
+def check_title(title: str, line: int = 0) -> str:
+    title = " ".join(title.split())
+    if not title:
+        raise SurveyTextError("설문 제목이 없습니다. '설문만들기 제목' 처럼 써 주세요.", line)
+    if len(title) > TITLE_MAX:
+        raise SurveyTextError(f"제목은 {TITLE_MAX}자까지입니다 ({len(title)}자).", line)
+    return title
+
+
+def check_description(text: str, line: int = 0) -> str:
+    text = text.strip()
+    if len(text) > DESCRIPTION_MAX:
+        raise SurveyTextError(f"설명은 {DESCRIPTION_MAX}자까지입니다 ({len(text)}자).", line)
+    return text
+
+
+def parse_question(text: str, line: int = 0) -> Question:
+    """`제목 [(복수)] [/ 보기1, 보기2]`: options make it a choice, none make it free text."""
+    head, slash, tail = text.partition("/")
+    multi = _MULTI.search(head) is not None
+    title = " ".join(_MULTI.sub(" ", head).split())
+    if not title:
+        raise SurveyTextError("질문 내용이 없습니다.", line)
+    if len(title) > QUESTION_TITLE_MAX:
+        raise SurveyTextError(f"질문은 {QUESTION_TITLE_MAX}자까지입니다 ({len(title)}자).", line)
+    if not slash:
+        if multi:
+            raise SurveyTextError("복수 선택 질문에는 '/ 보기1, 보기2' 보기가 필요합니다.", line)
+        return Question(QuestionKind.TEXT, title)
+    options = tuple(" ".join(part.split()) for part in re.split(r"[,，]", tail))
+    return Question(
+        QuestionKind.MULTI if multi else QuestionKind.SINGLE, title, _check_options(options, line)
+    )
+
+
+def _check_options(options: tuple[str, ...], line: int) -> tuple[str, ...]:
+    if any(not option for option in options):
+        raise SurveyTextError("빈 보기가 있습니다. 보기는 쉼표로 구분해 주세요.", line)
+    if not OPTIONS_MIN <= len(options) <= OPTIONS_MAX:
+        raise SurveyTextError(
+            f"보기는 {OPTIONS_MIN}~{OPTIONS_MAX}개여야 합니다 ({len(options)}개).", line
+        )
+    if len({option.casefold() for option in options}) != len(options):
+        raise SurveyTextError("같은 보기가 두 번 있습니다.", line)
+    longest = max(len(option) for option in options)
+    if longest > OPTION_MAX:
+        raise SurveyTextError(f"보기는 {OPTION_MAX}자까지입니다 ({longest}자).", line)
+    return options
+
+
+def parse_deadline(text: str, now: datetime, line: int = 0) -> datetime:
+    """`YYYY-MM-DD HH:MM` in Korea time (a date alone means 23:59), in the future, as UTC."""
+    match = _DATE.match(text.strip())
+    if match is None:
+        raise SurveyTextError("마감은 'YYYY-MM-DD HH:MM' (한국 시간) 형식으로 써 주세요.", line)
+    year, month, day = (int(match.group(i)) for i in (1, 2, 3))
+    hour, minute = (
+        (23, 59) if match.group(4) is None else (int(match.group(4)), int(match.group(5)))
+    )
+    try:
+        local = datetime(year, month, day, hour, minute, tzinfo=KST)
+    except ValueError:
+        raise SurveyTextError("없는 날짜나 시각입니다.", line) from None
+    deadline = local.astimezone(UTC)
+    if deadline <= now:
+        raise SurveyTextError("마감 시각이 이미 지났습니다.", line)
+    return deadline

@@ -1,0 +1,25 @@
+"""gunicorn settings for `surveybot serve` and the container (`-c python:surveybot.gunicorn_conf`).
+
+Every value comes from the environment so one file serves development, compose and benchmarks.
+"""
+
+import os
+
+bind = (
+    os.environ.get("BIND")
+    or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+)
+workers = int(os.environ.get("WORKERS") or os.cpu_count() or 2)
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+# gthread: each worker serves this many requests at once; DB_POOL_MAX should be about the same.
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Kakao gives up after 5 s; a worker stuck far longer than that is broken, not busy.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# No preload: each worker opens its own database pool after the fork.
+preload_app = False
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+proc_name = "surveybot"
