@@ -547,3 +547,22 @@ def test_export_link_dies_with_the_admin_role_and_time(
     admin.say("관리자지정 이회원")
     member.say("관리자해제 김관리")
     assert admin.client.simulate_get(path).status_code == 403
+
+
+def test_ten_options_keep_back_and_stop_within_ten_quick_replies(admin: Person, member: Person) -> None:
+    options = ", ".join(f"보기{i}" for i in range(1, 11))
+    number = publish(admin, f"설문만들기 많은 보기\nQ 하나 / 가, 나\nQ 고르기 / {options}")
+    member.say(f"참여 {number}")
+    member.say("1")
+    assert len(member.labels) == 10
+    assert member.labels[-2:] == ["이전", "그만"]
+    member.say("10")  # typed: option 10 has no quick reply
+    assert "→ 보기10" in member.text
+
+
+def test_unfinished_conversation_expires(admin: Person, member: Person, clock: Clock) -> None:
+    number = publish(admin)
+    member.say(f"참여 {number}")
+    clock.advance(minutes=31)
+    assert "무슨 말인지" in member.say("1")
+    assert "질문 1/3" in member.say(f"참여 {number}")

@@ -19,6 +19,7 @@ from surveybot.store.base import WriteOutcome
 
 FLOW = "answer"
 FLOW_WORDS = frozenset({"submit", "confirm", "next"})
+MAX_QUICK_REPLIES = 10
 ANONYMOUS_NOTICE = (
     "🔒 익명 설문입니다. 응답은 이름과 분리되어 저장되고, 관리자는 누가 참여했는지만 볼 수 있으며 "
     "누가 무엇을 골랐는지는 볼 수 없습니다. 결과 파일에도 이름과 제출 시각이 없습니다."
@@ -196,7 +197,10 @@ def _show_step(survey: Survey, state: dict[str, Any], preface: str) -> Reply:
         return reply.quick("제출", "제출", extra).quick("이전", "이전").quick("그만", "그만")
     question = survey.questions[step]
     reply = Reply().text(_join(preface, _question_text(survey, step, question)))
-    for index, option in enumerate(question.options):
+    # Kakao shows 10 quick replies at most: 이전 and 그만 always fit, and options past that
+    # are still answered by typing their number.
+    room = MAX_QUICK_REPLIES - (2 if step > 0 else 1)
+    for index, option in enumerate(question.options[:room]):
         reply.quick(f"{index + 1}. {option}", option, {**extra, "o": index})
     if question.kind is QuestionKind.TEXT:
         reply.quick("건너뛰기", "건너뛰기", extra)
