@@ -75,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    store = _store(Config.from_env())
+    store = _store(Config.from_env(serving=False))
     try:
         applied = store.migrate()
     finally:
@@ -85,7 +85,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    store = _store(Config.from_env())
+    store = _store(Config.from_env(serving=False))
     try:
         if args.action == "list":
             for user in store.list_admins():
@@ -114,7 +114,7 @@ def _change_role(store: Store, who: str, role: Role) -> int:
 
 
 def _roster(args: argparse.Namespace) -> int:
-    store = _store(Config.from_env())
+    store = _store(Config.from_env(serving=False))
     try:
         if args.action == "import":
             if not args.file:

@@ -40,15 +40,19 @@ class Config:
         return self.environment == "development"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
-        """Build from environment variables; raise ConfigError naming the bad variable."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, serving: bool = True) -> Config:
+        """Build from environment variables; raise ConfigError naming the bad variable.
+
+        `serving=False` is for the maintenance commands (migrate, admin, roster), which touch
+        only the database and so do not insist on the server's secrets.
+        """
         env = os.environ if env is None else env
         environment = _choice(env, "SURVEYBOT_ENV", "production", ENVIRONMENTS)
         config = cls(
             environment=environment,
             database_url=env.get("DATABASE_URL") or None,
             sqlite_path=env.get("SQLITE_PATH") or cls.sqlite_path,
-            secret_key=_secret_key(env, environment),
+            secret_key=_secret_key(env, environment if serving else "development"),
             skill_secret=env.get("SKILL_SECRET") or None,
             skill_secret_header=env.get("SKILL_SECRET_HEADER") or cls.skill_secret_header,
             admin_code=env.get("SURVEYBOT_ADMIN_CODE") or None,

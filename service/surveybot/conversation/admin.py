@@ -77,8 +77,8 @@ def _question_lines(found: Results, index: int, question: Question) -> list[str]
     for option_index, option in enumerate(question.options):
         count = counts.get(option_index, 0)
         share = count * 100 // found.respondents if found.respondents else 0
-        bar = "■" * (share // 10) + "□" * (10 - share // 10)
-        lines.append(f" {option}: {count}명 ({share}%)\n {bar}")
+        bar = "■" * (share // 20) + "□" * (5 - share // 20)
+        lines.append(f" {bar} {option}: {count}명 ({share}%)")
     return lines
 
 
