@@ -6,6 +6,7 @@ As root, the server binaries run as the `postgres` system user (initdb refuses r
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -97,7 +98,7 @@ class PgServer:
             subprocess.run(
                 [*prefix, _binary("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
                  "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
-                check=True, capture_output=True, text=True, timeout=60,
+                check=True, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             port = _free_port()
             options = " ".join(
@@ -108,7 +109,7 @@ class PgServer:
             subprocess.run(
                 [*prefix, _binary("pg_ctl"), "-D", str(data), "-l", str(tempdir / "log"),
                  "-o", options, "-w", "-t", "30", "start"],
-                check=True, capture_output=True, text=True, timeout=60,
+                check=True, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
             )  # fmt: skip
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             log = tempdir / "log"
@@ -116,7 +117,9 @@ class PgServer:
             shutil.rmtree(tempdir, ignore_errors=True)
             output = getattr(exc, "stderr", "") or ""
             raise PgServerError(f"could not start PostgreSQL: {exc}\n{output}\n{detail}") from exc
-        return cls(f"postgresql://postgres@127.0.0.1:{port}", tempdir)
+        server = cls(f"postgresql://postgres@127.0.0.1:{port}", tempdir)
+        atexit.register(server.stop)  # also when the test session ends abnormally
+        return server
 
     def url(self, dbname: str = "postgres") -> str:
         return f"{self.base_url}/{dbname}"
@@ -125,7 +128,7 @@ class PgServer:
         """Create an empty database and return its URL."""
         name = name or "t_" + uuid.uuid4().hex[:12]
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            # template0: copying it is cheaper than template1, which the server keeps using.
+            # template0: pristine whatever a test may have done to template1.
             query = sql.SQL("CREATE DATABASE {} TEMPLATE template0")
             conn.execute(query.format(sql.Identifier(name)))
         return self.url(name)
@@ -142,7 +145,7 @@ class PgServer:
         subprocess.run(
             [*self._prefix, _binary("pg_ctl"), "-D", str(self._tempdir / "data"),
              "-m", "immediate", "-w", "stop"],
-            check=False, capture_output=True, timeout=60,
+            check=False, capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         shutil.rmtree(self._tempdir, ignore_errors=True)
         self._tempdir = None

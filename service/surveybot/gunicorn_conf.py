@@ -23,3 +23,9 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "surveybot"
+# gunicorn 27's control socket has one default path per user: several nodes on one machine (the
+# native stack, benchmarks) would fight over it. Name one with GUNICORN_CONTROL_SOCKET to use it.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
