@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import falcon
 
@@ -14,6 +15,7 @@ from surveybot.conversation.bot import Bot
 from surveybot.conversation.context import Settings
 from surveybot.domain import utcnow
 from surveybot.kakao.request import BadRequest
+from surveybot.observability import Metrics, MetricsMiddleware, MetricsResource, configure_logging
 from surveybot.resources import (
     ExportResource,
     HealthResource,
@@ -51,7 +53,9 @@ def create_app(
         export_ttl_seconds=config.export_ttl_seconds,
         session_ttl_seconds=config.session_ttl_seconds,
     )
-    app = falcon.App(middleware=[RequestId()])
+    metrics = Metrics(config.metrics_dir)
+    middleware: list[Any] = [RequestId(), MetricsMiddleware(metrics, store)]
+    app = falcon.App(middleware=middleware)
     skill = SkillResource(
         Bot(store, settings, now),
         secret=config.skill_secret,
@@ -62,6 +66,7 @@ def create_app(
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(store))
     app.add_route("/exports/{token}", ExportResource(store, settings.secret_key, now))
+    app.add_route("/metrics", MetricsResource(metrics))
     app.add_error_handler(Exception, unexpected)
     app.add_error_handler(StoreUnavailable, store_unavailable)
     app.add_error_handler(BadRequest, bad_request)
@@ -71,9 +76,7 @@ def create_app(
 def get_app() -> falcon.App[falcon.Request, falcon.Response]:
     """Build the real app for gunicorn: runs in each worker, after the fork."""
     config = Config.from_env()
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(config.log_level, config.log_format)
     if config.skill_secret is None:
         log.warning("SKILL_SECRET is not set: anyone who finds /skill can talk to the bot")
     store = open_store(

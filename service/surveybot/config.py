@@ -34,6 +34,8 @@ class Config:
     db_statement_timeout_ms: int = 2000
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    log_format: str = "json"
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: metrics of all workers of a node
 
     @property
     def is_development(self) -> bool:
@@ -68,6 +70,13 @@ class Config:
                 env, "DB_STATEMENT_TIMEOUT_MS", cls.db_statement_timeout_ms, 100, 4000
             ),
             log_level=_choice(env, "LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"}),
+            log_format=_choice(
+                env,
+                "LOG_FORMAT",
+                "text" if environment == "development" else "json",
+                {"json", "text"},
+            ),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
         if config.db_pool_min > config.db_pool_max:
             raise ConfigError("DB_POOL_MIN must not exceed DB_POOL_MAX")

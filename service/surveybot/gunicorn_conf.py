@@ -29,3 +29,23 @@ if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 else:
     control_socket_disable = True
+
+# Prometheus multiprocess mode: /metrics adds up every worker's samples from this folder.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def on_starting(server: object) -> None:
+    """Start each node with an empty metrics folder: old workers' files would be counted."""
+    if _metrics_dir:
+        os.makedirs(_metrics_dir, exist_ok=True)
+        for name in os.listdir(_metrics_dir):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(_metrics_dir, name))
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Drop a dead worker's live gauges (the pool figures) from the sums."""
+    if _metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]

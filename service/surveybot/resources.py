@@ -35,15 +35,18 @@ class SkillResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._authenticate(req)
         request = decode_request(read_body(req, self._max_body))
+        req.context.outcome = "ok"
         try:
             payload = self._bot.handle(request).to_dict()
         except StoreUnavailable as error:
+            req.context.outcome = "apology_unavailable"
             log.warning(
                 "database unavailable",
                 extra={"request_id": req.context.request_id, "error": str(error)},
             )
             payload = error_reply(APOLOGY)
         except Exception:
+            req.context.outcome = "apology_error"
             # Kakao shows the user nothing for a 500: answer 200 with an apology instead.
             log.exception(
                 "failed to handle a skill request", extra={"request_id": req.context.request_id}

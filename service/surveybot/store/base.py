@@ -79,6 +79,10 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def pool_stats(self) -> dict[str, int]:
+        """Connection pool figures for metrics (psycopg_pool's get_stats); {} without a pool."""
+        ...
+
     # --- people -------------------------------------------------------------------------------
     def load_context(self, user_key: str, now: datetime) -> tuple[User | None, Session | None]:
         """The person and their unexpired conversation state, in one round trip."""

@@ -152,6 +152,9 @@ class PostgresStore(SqlStoreBase):
     def close(self) -> None:
         self._pool.close()
 
+    def pool_stats(self) -> dict[str, int]:
+        return self._pool.get_stats()
+
     # --- people -------------------------------------------------------------------------------
     def register(self, user_key: str, name: str, member_no: str | None) -> RegisterResult:
         try:

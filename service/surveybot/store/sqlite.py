@@ -185,6 +185,9 @@ class SqliteStore(SqlStoreBase):
         with unavailable_on_lock():
             return migrations.migrate_sqlite(self._conn(), files)
 
+    def pool_stats(self) -> dict[str, int]:
+        return {}  # one connection per thread, nothing pooled
+
     def close(self) -> None:
         with self._lock:
             connections, self._connections = self._connections, []

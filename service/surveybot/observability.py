@@ -1,0 +1,157 @@
+"""Structured logs and Prometheus metrics.
+
+Metrics work across all gunicorn workers of a node in prometheus_client's multiprocess mode: each
+worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR and /metrics (on any worker) adds
+them up. Without that variable the metrics are per process, which is what tests see.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import falcon
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+from surveybot.store.base import Store
+
+log = logging.getLogger(__name__)
+# Attributes every LogRecord has; anything else was passed in `extra` and goes into the JSON.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# Kakao's deadline is 5 s: the buckets are finest where replies should be, and end past it.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+POOL_FIGURES = ("pool_size", "pool_available", "requests_waiting")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the request id and other `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        entry.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Send the app's logs to stderr, as JSON lines (`json`) or plain text (`text`)."""
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class Metrics:
+    """The app's metrics, registered in their own registry (one per app, so tests can build many)."""
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+        self.registry = CollectorRegistry()
+        # In multiprocess mode samples go to files, and /metrics reads every worker's files.
+        registry = None if multiprocess_dir else self.registry
+        self.latency = Histogram(
+            "surveybot_request_duration_seconds",
+            "Time to answer a request, by route.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.replies = Counter(
+            "surveybot_replies",
+            "Replies by outcome: ok, apology (database down or failure), or the HTTP error.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.pool = Gauge(
+            "surveybot_db_pool",
+            "Database pool figures of the live workers, added up.",
+            ["figure"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+
+    def render(self) -> bytes:
+        if self.multiprocess_dir:
+            registry = CollectorRegistry()
+            prometheus_multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Time every request; count replies by outcome; sample the pool at most once a second."""
+
+    def __init__(
+        self, metrics: Metrics, store: Store, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._metrics = metrics
+        self._store = store
+        self._clock = clock
+        self._pool_sampled = 0.0
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = self._clock()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        now = self._clock()
+        route = req.uri_template or "unmatched"
+        self._metrics.latency.labels(route, req.method).observe(now - req.context.started)
+        if route == "/skill":
+            outcome = req.context.get("outcome") or str(resp.status).split()[0]
+            self._metrics.replies.labels(outcome).inc()
+        if now - self._pool_sampled >= 1.0:
+            self._pool_sampled = now
+            self._sample_pool()
+
+    def _sample_pool(self) -> None:
+        try:
+            stats = self._store.pool_stats()
+        except Exception:  # metrics must never cost a user their reply
+            log.debug("could not read pool statistics", exc_info=True)
+            return
+        for figure in POOL_FIGURES:
+            if figure in stats:
+                self._metrics.pool.labels(figure).set(stats[figure])
+
+
+class MetricsResource:
+    """GET /metrics in Prometheus' text format; nginx does not route it, so it stays internal."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.data = self._metrics.render()
+        resp.content_type = CONTENT_TYPE_LATEST
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
