@@ -75,6 +75,28 @@ def _run_as() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
+def _start(prefix: list[str], data: Path, tempdir: Path) -> int:
+    """Start the server on a free port; retry if another process took the port meanwhile."""
+    for attempt in range(3):
+        port = _free_port()
+        options = " ".join(
+            [f"-p {port}", "-c listen_addresses=127.0.0.1",
+             f"-c unix_socket_directories={tempdir}", "-c max_connections=200"]
+            + [f"-c {setting}" for setting in FAST_SETTINGS]
+        )  # fmt: skip
+        try:
+            subprocess.run(
+                [*prefix, _binary("pg_ctl"), "-D", str(data), "-l", str(tempdir / "log"),
+                 "-o", options, "-w", "-t", "30", "start"],
+                check=True, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            return port
+        except subprocess.CalledProcessError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 class PgServer:
     """A server reachable at base_url (no database part); owns its data directory if started."""
 
@@ -100,17 +122,7 @@ class PgServer:
                  "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
                 check=True, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
             )  # fmt: skip
-            port = _free_port()
-            options = " ".join(
-                [f"-p {port}", "-c listen_addresses=127.0.0.1",
-                 f"-c unix_socket_directories={tempdir}", "-c max_connections=200"]
-                + [f"-c {setting}" for setting in FAST_SETTINGS]
-            )  # fmt: skip
-            subprocess.run(
-                [*prefix, _binary("pg_ctl"), "-D", str(data), "-l", str(tempdir / "log"),
-                 "-o", options, "-w", "-t", "30", "start"],
-                check=True, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+            port = _start(prefix, data, tempdir)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             log = tempdir / "log"
             detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
