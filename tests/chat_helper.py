@@ -63,6 +63,7 @@ class Person:
         assert result.status_code == 200, result.text
         self.last = result.json
         assert_valid_reply(self.last)
+        assert self.commands, "every reply offers a next step"
         return self.text
 
     def tap(self, label: str) -> str:

@@ -55,6 +55,13 @@ class Bot:
         self._now = now
 
     def handle(self, request: SkillRequest) -> Reply:
+        reply = self._answer(request)
+        if not reply.quick_replies:
+            # Every reply leaves a way on: with a single fallback block, a dead end is a dead bot.
+            reply.quick("메뉴", "메뉴")
+        return reply
+
+    def _answer(self, request: SkillRequest) -> Reply:
         now = self._now()
         user, session = self._store.load_context(request.user_key, now)
         ctx = Context(
