@@ -98,8 +98,9 @@ def encoded_size(payload: object) -> int:
 _Problems = list[str]
 
 
-def _text(out: _Problems, node: dict[Any, Any], key: str, path: str, limit: int,
-          required: bool = False) -> None:
+def _text(
+    out: _Problems, node: dict[Any, Any], key: str, path: str, limit: int, required: bool = False
+) -> None:
     """Check an optional (or required) string field against a length limit."""
     value = node.get(key)
     if value is None:

@@ -8,31 +8,29 @@ with a short apology.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
+from surveybot.kakao.bubble import shrink
 from surveybot.kakao.limits import (
-    BUBBLE_MAX_BYTES,
     BUTTON_LABEL_MAX,
     BUTTONS_MAX,
     CARD_TITLE_MAX,
-    ELLIPSIS,
     OUTPUTS_MAX,
     QUICK_LABEL_MAX,
     QUICK_REPLIES_MAX,
     SIMPLE_TEXT_MAX,
     TEXT_CARD_DESCRIPTION_MAX,
     VERSION,
-    encoded_size,
     is_http_url,
-    take,
     text_len,
     truncate,
     validate_reply,
 )
+from surveybot.kakao.pages import PAGE_LIMIT, paginate
 
 __all__ = [
     "APOLOGY",
@@ -57,13 +55,6 @@ CHOOSE_BELOW = "아래에서 선택해 주세요."
 TYPE_MENU = "'메뉴'를 입력해 주세요."
 CARD_FALLBACK = "아래 버튼을 눌러 주세요."
 LINK_LABEL = "열기"
-# Pages leave room for a "(1/3)" header or a hint under the 1000-character simpleText limit.
-PAGE_LIMIT = 900
-# Aim below the hard limit: a serialiser that puts spaces after separators (falcon's default
-# resp.media) adds up to a few hundred bytes to what encode_reply produces.
-BUBBLE_TARGET_BYTES = BUBBLE_MAX_BYTES - 1024
-_MIN_CUT_BYTES = 16
-_SHRINK_ROUNDS = 8
 
 Node = dict[str, Any]
 
@@ -250,8 +241,9 @@ def _quick_replies(items: Sequence[QuickReply]) -> list[Node]:
         seen.add((node["label"], node["messageText"]))
         nodes.append(node)
     if len(nodes) > QUICK_REPLIES_MAX:
-        logger.warning("reply had %d quick replies; kept the first %d", len(nodes),
-                       QUICK_REPLIES_MAX)
+        logger.warning(
+            "reply had %d quick replies; kept the first %d", len(nodes), QUICK_REPLIES_MAX
+        )
     return nodes[:QUICK_REPLIES_MAX]
 
 
@@ -287,114 +279,13 @@ def _fit_outputs(outputs: list[Node]) -> list[Node]:
     merged = _merge_adjacent_texts(outputs)
     if len(merged) <= OUTPUTS_MAX:
         return merged
-    logger.warning("reply had %d outputs; folded the last %d into one text (buttons lost)",
-                   len(merged), len(merged) - OUTPUTS_MAX + 1)
-    tail = "\n\n".join(filter(None, map(_plain_text, merged[OUTPUTS_MAX - 1:])))
+    logger.warning(
+        "reply had %d outputs; folded the last %d into one text (buttons lost)",
+        len(merged),
+        len(merged) - OUTPUTS_MAX + 1,
+    )
+    tail = "\n\n".join(filter(None, map(_plain_text, merged[OUTPUTS_MAX - 1 :])))
     return merged[: OUTPUTS_MAX - 1] + ([_text_output(tail)] if tail.strip() else [])
-
-
-# ---- the bubble byte limit -----------------------------------------------------------------
-
-# A piece that can give bytes: its JSON size, and how to bring it to at most N bytes.
-_Shrink = tuple[int, Callable[[int], None]]
-
-
-def _str_size(text: str) -> int:
-    return len(msgspec.json.encode(text))
-
-
-def _cut_to(text: str, cap: int) -> str:
-    """The longest prefix of `text`, plus an ellipsis, whose JSON fits in `cap` bytes."""
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if _str_size(text[:middle] + ELLIPSIS) <= cap:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low].rstrip() + ELLIPSIS
-
-
-def _cut(node: Node, key: str) -> _Shrink:
-    def apply(cap: int) -> None:
-        node[key] = _cut_to(node[key], cap)
-
-    return _str_size(node[key]), apply
-
-
-def _drop(owner: Node, key: str) -> _Shrink:
-    def apply(cap: int) -> None:
-        owner.pop(key, None)
-
-    return encoded_size(owner[key]), apply
-
-
-def _drop_button(card: Node, button: Node) -> _Shrink:
-    def apply(cap: int) -> None:
-        card["buttons"].remove(button)
-        if not card["buttons"]:
-            del card["buttons"]
-
-    return encoded_size(button), apply
-
-
-def _actions(template: Node) -> Iterator[tuple[Node | None, Node]]:
-    """(card or None, button or quick reply) for everything the user can tap."""
-    for output in template["outputs"]:
-        for component in output.values():
-            for button in component.get("buttons", ()):
-                yield component, button
-    for quick in template.get("quickReplies", ()):
-        yield None, quick
-
-
-def _hidden_shrinks(template: Node) -> Iterator[_Shrink]:
-    """Bytes the user does not read: extras, message texts, link URLs (dropped, never cut)."""
-    for card, node in _actions(template):
-        if "extra" in node:
-            yield _drop(node, "extra")
-        if "messageText" in node:
-            yield _cut(node, "messageText")
-        if card is not None and "webLinkUrl" in node:
-            yield _drop_button(card, node)
-
-
-def _visible_shrinks(template: Node) -> Iterator[_Shrink]:
-    for output in template["outputs"]:
-        for component in output.values():
-            for key in ("text", "title", "description"):
-                if key in component:
-                    yield _cut(component, key)
-
-
-def _level(sizes: list[int], excess: int) -> int:
-    """The largest cap that frees `excess` bytes when everything above it is cut to it."""
-    low, high = _MIN_CUT_BYTES, max(sizes)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if sum(max(0, size - middle) for size in sizes) >= excess:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _shrink(payload: Node) -> bool:
-    """Cut the largest pieces evenly, hidden ones first, until the reply fits one bubble."""
-    for tier in (_hidden_shrinks, _visible_shrinks):
-        for _ in range(_SHRINK_ROUNDS):
-            excess = encoded_size(payload) - BUBBLE_TARGET_BYTES
-            if excess <= 0:
-                return True
-            shrinks = [shrink for shrink in tier(payload["template"]) if shrink[0] > _MIN_CUT_BYTES]
-            if not shrinks:
-                break
-            cap = _level([size for size, _ in shrinks], excess)
-            logger.warning("reply is %d bytes over the bubble budget; cutting to %d", excess, cap)
-            for size, apply in shrinks:
-                if size > cap:
-                    apply(cap)
-    return encoded_size(payload) <= BUBBLE_TARGET_BYTES
 
 
 # ---- the public builder --------------------------------------------------------------------
@@ -403,8 +294,10 @@ def _shrink(payload: Node) -> bool:
 def _static_reply(text: str) -> Node:
     """A reply built by hand, for when the builder itself failed."""
     quick = {"label": MENU, "action": "message", "messageText": MENU}
-    return {"version": VERSION, "template": {"outputs": [{"simpleText": {"text": text}}],
-                                             "quickReplies": [quick]}}
+    return {
+        "version": VERSION,
+        "template": {"outputs": [{"simpleText": {"text": text}}], "quickReplies": [quick]},
+    }
 
 
 class Reply:
@@ -421,8 +314,9 @@ class Reply:
         self._outputs.append(SimpleText(text))
         return self
 
-    def card(self, title: str | None, description: str | None,
-             buttons: Sequence[Button] = ()) -> Reply:
+    def card(
+        self, title: str | None, description: str | None, buttons: Sequence[Button] = ()
+    ) -> Reply:
         """Append a textCard."""
         self._outputs.append(TextCard(title, description, tuple(buttons)))
         return self
@@ -465,7 +359,7 @@ class Reply:
         if quick:
             template["quickReplies"] = quick
         payload: Node = {"version": VERSION, "template": template}
-        if not _shrink(payload):
+        if not shrink(payload):
             logger.error("reply could not be shrunk into one bubble; answering with the apology")
             return _static_reply(APOLOGY)
         return payload
@@ -487,54 +381,3 @@ def error_reply(text: str = APOLOGY) -> dict[str, Any]:
 def encode_reply(payload: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON, the encoding the bubble limit is measured in."""
     return msgspec.json.encode(payload)
-
-
-# ---- pagination ----------------------------------------------------------------------------
-
-
-def _split_long(line: str, limit: int) -> Iterator[str]:
-    """Pieces of at most `limit` units, cut after a space when one is in the second half."""
-    start = 0
-    # A remainder of more than `limit` code points cannot fit; only shorter ones need measuring.
-    while len(line) - start > limit or text_len(line[start:]) > limit:
-        head = take(line[start : start + limit], limit)
-        space = max(head.rfind(" "), head.rfind("\t"))
-        if space >= len(head) // 2:
-            head = head[: space + 1]
-        yield head
-        start += len(head)
-    yield line[start:]
-
-
-def _close(page: list[str]) -> str:
-    """A page's text without trailing blank lines."""
-    while page and not page[-1].strip():
-        page.pop()
-    return "\n".join(page)
-
-
-def paginate(text: str, limit: int = PAGE_LIMIT) -> list[str]:
-    """Split `text` into pages of at most `limit` units on line boundaries; never [].
-
-    A line longer than `limit` is split (after a space when possible). Blank lines at a page
-    boundary are dropped, so no page starts or ends blank; text that fits is returned as is.
-    """
-    if limit < 2:
-        raise ValueError("limit must be at least 2")
-    text = text.replace("\r\n", "\n")
-    if text_len(text) <= limit:
-        return [text]
-    pages: list[str] = []
-    page: list[str] = []
-    size = -1  # units in `page`, counting the newlines between its lines
-    for line in text.split("\n"):
-        for piece in _split_long(line, limit):
-            if page and size + 1 + text_len(piece) > limit:
-                pages.append(_close(page))
-                page, size = [], -1
-            if page or piece.strip():
-                page.append(piece)
-                size += 1 + text_len(piece)
-    if page:
-        pages.append(_close(page))
-    return pages or [""]
