@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import uuid
 from collections.abc import Callable
@@ -87,6 +88,8 @@ def get_app() -> falcon.App[falcon.Request, falcon.Response]:
         connect_timeout=config.db_connect_timeout,
         statement_timeout_ms=config.db_statement_timeout_ms,
     )
+    # Close the pool when the worker exits (quietly, also under gevent).
+    atexit.register(store.close)
     try:
         store.migrate()
     except StoreUnavailable as error:

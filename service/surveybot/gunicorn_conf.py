@@ -10,9 +10,19 @@ bind = (
     or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
 workers = int(os.environ.get("WORKERS") or os.cpu_count() or 2)
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-# gthread: each worker serves this many requests at once; DB_POOL_MAX should be about the same.
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Short names for our worker classes (docs/worker-classes.md). meinheld's own worker,
+# egg:meinheld#gunicorn_worker, kills this master when one of its workers dies: its name gets the shim.
+_WORKER_ALIASES = {
+    "meinheld": "surveybot.workers.MeinheldWorker",
+    "egg:meinheld#gunicorn_worker": "surveybot.workers.MeinheldWorker",
+}
+_worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
+worker_class = _WORKER_ALIASES.get(_worker_class, _worker_class)
+if worker_class in ("gthread", "gunicorn.workers.gthread.ThreadWorker"):
+    # Each worker serves this many requests at once; DB_POOL_MAX should be about the same.
+    threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# gevent: open connections per worker. meinheld: its highest file descriptor number.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 # Kakao gives up after 5 s; a worker stuck far longer than that is broken, not busy.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
@@ -49,3 +59,11 @@ def child_exit(server: object, worker: object) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
+
+# Import the app's code in the master, so workers fork warm: on a graceful reload (HUP) gunicorn
+# stops the old workers at once, and a new one that still has to import would leave the node
+# without an accepting worker for as long as that takes (seconds under load: nginx then times
+# out). The database pool is still opened per worker by get_app(), after the fork. Not for gevent:
+# psycopg picks its wait function when imported, and must see gevent's patches first.
+if "gevent" not in worker_class:
+    import surveybot.app  # noqa: E402, F401

@@ -1,0 +1,339 @@
+"""The nginx template: it renders to configurations `nginx -t` accepts, for compose and for the
+native stack, with and without TLS; and a running nginx routes, limits and logs as designed."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from stack_fixtures import REPO, Stack, load_render, module_stack_folder, require_nginx
+
+from chat_helper import payload
+from kakao_checks import assert_valid_reply, reply_texts
+
+__all__ = ["module_stack_folder"]  # a fixture, used by name
+NGINX = REPO / "nginx"
+render = load_render()  # nginx/render.py
+
+COMPOSE_RESOLVER = "resolver 127.0.0.11 valid=10s ipv6=off;"
+# The official image's nginx.conf, with its paths moved into the test's folder.
+IMAGE_MAIN_CONF = """
+worker_processes auto;
+error_log {root}/error.log notice;
+pid {root}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    log_format main '$remote_addr - $remote_user [$time_local] "$request" '
+                    '$status $body_bytes_sent "$http_referer" '
+                    '"$http_user_agent" "$http_x_forwarded_for"';
+    access_log {root}/access.log main;
+    sendfile on;
+    keepalive_timeout 65;
+    client_body_temp_path {root}/temp/client_body;
+    proxy_temp_path {root}/temp/proxy;
+    fastcgi_temp_path {root}/temp/fastcgi;
+    uwsgi_temp_path {root}/temp/uwsgi;
+    scgi_temp_path {root}/temp/scgi;
+    include {root}/conf.d/*.conf;
+}}
+"""
+
+
+def _nginx() -> str:
+    require_nginx()
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def _nginx_version() -> tuple[int, ...]:
+    out = subprocess.run([_nginx(), "-v"], capture_output=True, text=True, timeout=10).stderr
+    found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out)
+    assert found, out
+    return tuple(int(part) for part in found.groups())
+
+
+def _nginx_t(main_conf: Path) -> None:
+    done = subprocess.run(
+        [_nginx(), "-t", "-e", "stderr", "-p", f"{main_conf.parent}/", "-c", str(main_conf)],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + "\n" + main_conf.read_text()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed certificate for localhost and 127.0.0.1, as fullchain.pem + privkey.pem."""
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(folder / "privkey.pem"), "-out", str(folder / "fullchain.pem"),
+         "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return folder
+
+
+def _image_like(root: Path, variables: dict[str, str]) -> Path:
+    """/etc/nginx as the official image lays it out: nginx.conf, surveybot-locations.conf, and
+    conf.d rendered from the templates (render.py standing in for its envsubst step)."""
+    (root / "temp").mkdir(parents=True)
+    (root / "nginx.conf").write_text(IMAGE_MAIN_CONF.format(root=root))
+    shutil.copy(NGINX / "surveybot-locations.conf", root)
+    render.render(NGINX / "templates", root / "conf.d", variables)
+    return root / "nginx.conf"
+
+
+def _compose_variables(tls_dir: str = "") -> dict[str, str]:
+    # Compose passes `server app:8000 resolve ...`: `app` only resolves inside compose, and
+    # `resolve` needs nginx >= 1.27.3 (Debian has 1.22), so the test uses a name that resolves
+    # here and adds `resolve` only where nginx knows it.
+    resolve = " resolve" if _nginx_version() >= (1, 27, 3) else ""
+    return {
+        "SURVEYBOT_UPSTREAM_SERVERS": f"server localhost:8000{resolve} max_fails=3 fail_timeout=10s;",
+        "SURVEYBOT_RESOLVER": COMPOSE_RESOLVER,
+        "SURVEYBOT_HTTP_PORT": "80",
+        "SURVEYBOT_HTTPS_PORT": "443",
+        "SURVEYBOT_TLS_DIR": tls_dir,
+    }
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_compose_rendering_passes_nginx_t(tmp_path: Path, certificate: Path, tls: bool) -> None:
+    conf = _image_like(tmp_path / "etc-nginx", _compose_variables(str(certificate) if tls else ""))
+    https = tmp_path / "etc-nginx" / "conf.d" / render.HTTPS_CONF
+    assert https.exists() == tls
+    rendered = (tmp_path / "etc-nginx" / "conf.d" / "surveybot.conf").read_text()
+    assert "${" not in rendered and COMPOSE_RESOLVER in rendered
+    assert "$host" in (tmp_path / "etc-nginx" / "surveybot-locations.conf").read_text()
+    _nginx_t(conf)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_native_rendering_passes_nginx_t(tmp_path: Path, certificate: Path, tls: bool) -> None:
+    folder = tmp_path / "nginx"
+    (folder / "temp").mkdir(parents=True)
+    shutil.copy(NGINX / "surveybot-locations.conf", folder)
+    servers = "\n".join(
+        f"server 127.0.0.1:{p} max_fails=3 fail_timeout=10s;" for p in (18001, 18002)
+    )
+    render.render(NGINX / "templates", folder / "conf.d", {
+        "SURVEYBOT_UPSTREAM_SERVERS": servers, "SURVEYBOT_RESOLVER": "",
+        "SURVEYBOT_HTTP_PORT": "127.0.0.1:18080", "SURVEYBOT_HTTPS_PORT": "127.0.0.1:18443",
+        "SURVEYBOT_TLS_DIR": str(certificate) if tls else "",
+    })  # fmt: skip
+    main = render.substitute((NGINX / "native-main.conf.template").read_text(), {
+        "SURVEYBOT_NGINX_DIR": str(folder), "SURVEYBOT_NGINX_WORKERS": "1",
+    })  # fmt: skip
+    (folder / "nginx.conf").write_text(main)
+    assert (folder / "conf.d" / render.HTTPS_CONF).exists() == tls
+    _nginx_t(folder / "nginx.conf")
+
+
+def test_render_substitutes_only_surveybot_variables(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "a.conf.template").write_text(
+        "$host ${SURVEYBOT_A} $SURVEYBOT_A ${SURVEYBOT_NONE}x ${HOME}"
+    )
+    (tmp_path / render.HTTPS_TEMPLATE).write_text("tls ${SURVEYBOT_TLS_DIR}")
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / render.HTTPS_CONF).write_text("stale")
+    written = render.render(
+        templates, out, {"SURVEYBOT_A": "1", "SURVEYBOT_TLS_DIR": str(tmp_path)}
+    )
+    assert written == [out / "a.conf"]
+    assert (out / "a.conf").read_text() == "$host 1 1 x ${HOME}"
+    assert not (out / render.HTTPS_CONF).exists()  # no certificate there: no HTTPS server
+
+
+def test_render_command_line(tmp_path: Path, certificate: Path) -> None:
+    out = tmp_path / "conf.d"
+    done = subprocess.run(
+        [sys.executable, str(NGINX / "render.py"), "--out", str(out), "SURVEYBOT_HTTP_PORT=8080",
+         f"SURVEYBOT_TLS_DIR={certificate}", "SURVEYBOT_HTTPS_PORT=8443",
+         "SURVEYBOT_UPSTREAM_SERVERS=server app:8000;"],
+        capture_output=True, text=True, timeout=30, env={"PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "listen 8443 ssl http2" in (out / render.HTTPS_CONF).read_text()
+    assert "server app:8000;" in (out / "surveybot.conf").read_text()
+
+
+@pytest.mark.skipif(not shutil.which("envsubst"), reason="envsubst (gettext-base) not installed")
+def test_image_hook_and_envsubst_render_like_render_py(tmp_path: Path, certificate: Path) -> None:
+    """The image's own tools (envsubst, 40-surveybot-tls.sh) produce the files render.py does."""
+    variables = _compose_variables(str(certificate))
+    expected = tmp_path / "expected"
+    render.render(NGINX / "templates", expected, variables)
+    names = " ".join("${" + name + "}" for name in variables)  # the image lists defined names only
+    template = (NGINX / "templates" / "surveybot.conf.template").read_text()
+    env = {"PATH": os.environ["PATH"], **variables}
+    done = subprocess.run(
+        ["envsubst", names], input=template, capture_output=True, text=True, env=env, timeout=10
+    )
+    assert done.stdout == (expected / "surveybot.conf").read_text()
+
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    hook_env = {**env, "SURVEYBOT_CONF_DIR": str(conf_d),
+                "SURVEYBOT_HTTPS_TEMPLATE": str(NGINX / render.HTTPS_TEMPLATE)}  # fmt: skip
+    hook = subprocess.run(
+        ["sh", str(NGINX / "40-surveybot-tls.sh")],
+        capture_output=True,
+        text=True,
+        env=hook_env,
+        timeout=10,
+    )
+    assert hook.returncode == 0, hook.stderr
+    assert (conf_d / render.HTTPS_CONF).read_text() == (expected / render.HTTPS_CONF).read_text()
+    hook_env["SURVEYBOT_TLS_DIR"] = str(tmp_path / "nothing")
+    hook = subprocess.run(
+        ["sh", str(NGINX / "40-surveybot-tls.sh")],
+        capture_output=True,
+        text=True,
+        env=hook_env,
+        timeout=10,
+    )
+    assert hook.returncode == 0 and not (conf_d / render.HTTPS_CONF).exists()  # certificate gone
+
+
+# --- a running nginx in front of one node --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stack(module_stack_folder: Path, certificate: Path) -> Iterator[Stack]:
+    require_nginx()
+    with Stack.up(module_stack_folder, nodes=1, workers=1, db="sqlite", tls_dir=str(certificate),
+                  log_level="WARNING") as running:  # fmt: skip
+        yield running
+
+
+def _raw_get(port: int, path: str) -> tuple[int, bytes]:
+    """GET a path exactly as written (requests would normalise it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/metrics", "/metrics/", "/admin", "/skill/x", "/healthz/x", "/exportsx", "/index.html"],
+)
+def test_unrouted_paths_are_404(stack: Stack, path: str) -> None:
+    response = requests.get(stack.url + path, timeout=5)
+    assert response.status_code == 404
+    assert "X-Upstream" not in response.headers  # nginx answered, no node was asked
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/exports/../metrics",
+        "/exports/%2e%2e/metrics",
+        "/metrics%2F..%2Fhealthz",
+        "/healthz/../metrics",
+    ],
+)
+def test_metrics_cannot_be_reached_by_tricks(stack: Stack, path: str) -> None:
+    status, data = _raw_get(stack.port, path)
+    assert b"# TYPE" not in data and b"# HELP" not in data, (status, data[:300])
+
+
+def test_metrics_are_served_by_the_node_only(stack: Stack) -> None:
+    direct = requests.get(stack.nodes[0].url + "/metrics", timeout=5)
+    assert direct.status_code == 200 and "# HELP" in direct.text  # the scrape target
+    assert requests.get(stack.url + "/metrics", timeout=5).status_code == 404
+
+
+def test_routes_reach_the_app(stack: Stack) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = requests.get(stack.url + path, timeout=5)
+        assert (
+            response.status_code == 200 and response.headers["X-Upstream"] == stack.nodes[0].address
+        )
+    assert (
+        requests.get(stack.url + "/exports/not-a-token", timeout=5).status_code == 403
+    )  # the app's
+    assert requests.get(stack.url + "/skill", timeout=5).status_code == 405
+    assert requests.post(stack.url + "/healthz", timeout=5).status_code == 405
+
+
+def test_request_id_and_json_access_log(stack: Stack) -> None:
+    response = requests.post(
+        stack.url + "/skill",
+        json=payload("log-user", "메뉴"),
+        headers={"X-Request-Id": "client-made"},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert_valid_reply(response.json())
+    request_id = response.headers["X-Request-Id"]  # the app echoes what nginx sent it
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id
+    requests.get(stack.url + "/exports/secret-token-value", timeout=5)
+    lines = [json.loads(line) for line in (stack.nginx_dir / "access.log").read_text().splitlines()]
+    entry = next(line for line in lines if line["request_id"] == request_id)
+    assert entry["uri"] == "/skill" and entry["status"] == 200
+    assert entry["upstream_addr"] == stack.nodes[0].address and entry["upstream_response_time"]
+    assert not any("secret-token-value" in json.dumps(line) for line in lines)  # tokens not logged
+
+
+def test_body_over_64k_is_refused_by_nginx(stack: Stack) -> None:
+    headers = {"Content-Type": "application/json"}
+    big = json.dumps(payload("big", "x" * 70_000)).encode()
+    response = requests.post(stack.url + "/skill", data=big, headers=headers, timeout=5)
+    assert response.status_code == 413 and "X-Upstream" not in response.headers
+    fits = json.dumps(payload("big", "x" * 60_000)).encode()
+    response = requests.post(stack.url + "/skill", data=fits, headers=headers, timeout=5)
+    assert response.status_code == 200 and response.headers["X-Upstream"]
+
+
+def test_https_with_the_self_signed_certificate(stack: Stack, certificate: Path) -> None:
+    assert stack.https_url
+    response = requests.get(
+        stack.https_url + "/healthz", verify=str(certificate / "fullchain.pem"), timeout=5
+    )
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert (
+        requests.get(
+            stack.https_url + "/metrics", verify=str(certificate / "fullchain.pem"), timeout=5
+        ).status_code
+        == 404
+    )
+    context = ssl.create_default_context(cafile=str(certificate / "fullchain.pem"))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", stack.https_port or 0), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == "h2"
+
+
+def test_skill_gets_a_kakao_apology_when_no_node_answers(stack: Stack) -> None:
+    stack.kill_node(0)  # the last test of the module: the stack is not needed whole afterwards
+    response = requests.post(stack.url + "/skill", json=payload("u", "메뉴"), timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert_valid_reply(response.json())
+    assert "죄송합니다" in "\n".join(reply_texts(response.json()))
+    assert response.headers["X-Upstream-Status"].startswith("502")
+    connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=5)
+    connection.request("GET", "/healthz")
+    assert connection.getresponse().status == 502  # only /skill is dressed as a Kakao reply
+    connection.close()
