@@ -1,0 +1,1 @@
+"""Load tests and benchmark tools for surveybot (see loadtest/README.md)."""

@@ -1,0 +1,3 @@
+module surveybot/loadtest/go_echo
+
+go 1.19

@@ -1,0 +1,415 @@
+"""Seed a surveybot database before a load test: members, admins, surveys, pre-filled answers.
+
+    python loadtest/seed.py --sqlite data/load.sqlite3 --members 1000 --answers 0
+    python loadtest/seed.py --database-url postgresql://... --members 1000 --answers 1000000
+
+The database must already be migrated (`surveybot migrate`, or `--migrate` here, which needs the
+surveybot package: run this with .venv/bin/python) and hold no people (`--reset` empties it first).
+
+Rows are written exactly as the app writes them (service/surveybot/store/*.py): users with role
+'member'/'admin'; surveys with questions as the JSON of Question.to_json; responses keyed by
+respondent 'u:<user id>' (named) or 'a:' + HMAC(SECRET_KEY, 'anon:<survey>:<user key>') (anonymous,
+without user and time), answers a compact JSON list (option index, sorted index list, text; '' =
+skipped); one participants row per response. Bulk writes: COPY on PostgreSQL, executemany in one
+transaction on SQLite.
+
+`--answers N` puts N responses into one survey (`--answers-survey`, the first by default), from
+members 1..N and, past --members, from extra registered people `load-extra-0000001`...: a survey
+with N respondents needs N people, so those extra people count in response rates and 미응답 lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import hmac
+import json
+import os
+import random
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loadtest.kakao import (  # noqa: E402
+    FREE_TEXTS,
+    SEED_SURVEYS,
+    admin_key,
+    admin_name,
+    department,
+    extra_key,
+    member_key,
+    member_name,
+)
+
+SQLITE_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # store/sqlite.py TIME_FORMAT
+TABLES = (
+    "participants",
+    "responses",
+    "sessions",
+    "admin_code_failures",
+    "surveys",
+    "users",
+    "roster",
+)
+ANSWER_VARIANTS = 1009  # distinct answer lists per survey; encoding 1M of them one by one is slow
+
+
+@dataclass(frozen=True)
+class Person:
+    key: str
+    name: str
+    member_no: str | None
+    department: str | None
+    role: str
+
+
+@dataclass
+class Plan:
+    members: int
+    admins: int
+    answers: int
+    answers_survey: int  # 1-based index into SEED_SURVEYS
+    secret_key: bytes | None
+    now: datetime
+    rng_seed: int = 20261125
+
+    def people(self) -> Iterator[Person]:
+        for n in range(1, self.admins + 1):
+            yield Person(admin_key(n), admin_name(n), f"A{n:03d}", "총무팀", "admin")
+        for n in range(1, self.members + 1):
+            yield Person(member_key(n), member_name(n), f"{n:05d}", department(n), "member")
+        for n in range(1, max(self.answers - self.members, 0) + 1):
+            number = self.members + n
+            yield Person(
+                extra_key(n), member_name(number), f"X{n:07d}", department(number), "member"
+            )
+
+    def respondent_keys(self) -> Iterator[str]:
+        """Who holds the pre-filled answers: members first, then the extra people."""
+        for n in range(1, min(self.answers, self.members) + 1):
+            yield member_key(n)
+        for n in range(1, max(self.answers - self.members, 0) + 1):
+            yield extra_key(n)
+
+    def surveys(self) -> list[dict[str, Any]]:
+        rows = []
+        for index, spec in enumerate(SEED_SURVEYS, start=1):
+            days = spec["deadline_days"]
+            questions = [
+                {"kind": kind, "title": title, "options": list(options)}
+                for kind, title, options in spec["questions"]
+            ]
+            rows.append(
+                {
+                    "title": spec["title"],
+                    "description": spec["description"],
+                    "questions": dump_json(questions),
+                    "deadline_at": None if days is None else self.now + timedelta(days=days),
+                    "anonymous": bool(spec["anonymous"]),
+                    "draft_key": f"load-seed-{index}",
+                }
+            )
+        return rows
+
+    def answer_pool(self) -> list[str]:
+        """Encoded answer lists for the answered survey, as encode_answers + dump_json write them."""
+        rng = random.Random(self.rng_seed)
+        questions = SEED_SURVEYS[self.answers_survey - 1]["questions"]
+        pool = []
+        for _ in range(ANSWER_VARIANTS):
+            answers: list[Any] = []
+            for kind, _title, options in questions:
+                if kind == "single":
+                    answers.append(rng.randrange(len(options)))
+                elif kind == "multi":
+                    picked = rng.sample(range(len(options)), rng.randint(1, min(3, len(options))))
+                    answers.append(sorted(picked))
+                else:
+                    answers.append(rng.choice((*FREE_TEXTS, "")))
+            pool.append(dump_json(answers))
+        return pool
+
+    def responses(
+        self, survey_id: int, anonymous: bool, ids: dict[str, int]
+    ) -> Iterator[tuple[str, int | None, str, datetime | None, int]]:
+        """(respondent, user_id, answers JSON, submitted_at, participant user id) per response."""
+        rng = random.Random(self.rng_seed + 1)
+        pick = rng.random
+        answer_pool = self.answer_pool()
+        # Submission times within the last week; drawn from a pool, which is much faster.
+        week = 7 * 24 * 3600 * 10**6
+        times = [self.now - timedelta(microseconds=rng.randrange(week)) for _ in range(4099)]
+        for key in self.respondent_keys():
+            user_id = ids[key]
+            answers = answer_pool[int(pick() * ANSWER_VARIANTS)]
+            if anonymous:
+                assert self.secret_key is not None
+                message = f"anon:{survey_id}:{key}".encode()
+                digest = hmac.new(self.secret_key, message, hashlib.sha256).hexdigest()[:40]
+                yield "a:" + digest, None, answers, None, user_id
+            else:
+                yield f"u:{user_id}", user_id, answers, times[int(pick() * len(times))], user_id
+
+
+def dump_json(value: object) -> str:
+    """store/sql_common.dump_json."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=8192)  # the answers' times come from a small pool
+def sqlite_time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).strftime(SQLITE_TIME)
+
+
+# --- SQLite -------------------------------------------------------------------------------------------
+def seed_sqlite(path: str, plan: Plan, reset: bool) -> dict[str, int]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")  # as the app opens it
+        # This connection only: a seed that dies half-way is simply run again with --reset.
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB, so index pages stay in memory
+        _require_schema(conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if reset:
+                for table in TABLES:
+                    conn.execute(f"DELETE FROM {table}")  # fixed table names
+                conn.execute("DELETE FROM sqlite_sequence WHERE name = 'surveys'")
+            _require_empty(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+            now = sqlite_time(plan.now)
+            conn.executemany(
+                "INSERT INTO users (user_key, name, member_no, department, role, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (p.key, p.name, p.member_no, p.department, p.role, now, now)
+                    for p in plan.people()
+                ),
+            )
+            ids = {
+                key: int(user_id) for user_id, key in conn.execute("SELECT id, user_key FROM users")
+            }
+            creator = ids.get(admin_key(1))
+            survey_ids = []
+            for survey in plan.surveys():
+                row = conn.execute(
+                    "INSERT INTO surveys (title, description, questions, deadline_at, anonymous,"
+                    " created_by, created_at, draft_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " RETURNING id",
+                    (
+                        survey["title"],
+                        survey["description"],
+                        survey["questions"],
+                        sqlite_time(survey["deadline_at"]),
+                        int(survey["anonymous"]),
+                        creator,
+                        now,
+                        survey["draft_key"],
+                    ),
+                ).fetchone()
+                survey_ids.append(int(row[0]))
+            answered = survey_ids[plan.answers_survey - 1]
+            anonymous = bool(SEED_SURVEYS[plan.answers_survey - 1]["anonymous"])
+            participants: list[int] = []
+
+            def response_rows() -> Iterator[tuple[Any, ...]]:
+                for respondent, user_id, answers, at, participant in plan.responses(
+                    answered, anonymous, ids
+                ):
+                    participants.append(participant)
+                    yield answered, respondent, user_id, answers, sqlite_time(at)
+
+            conn.executemany(
+                "INSERT INTO responses (survey_id, respondent, user_id, answers, submitted_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                response_rows(),
+            )
+            conn.executemany(
+                "INSERT INTO participants (survey_id, user_id) VALUES (?, ?)",
+                ((answered, user_id) for user_id in participants),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("ANALYZE")
+        return {"people": len(ids), "surveys": len(survey_ids), "answers": len(participants)}
+    finally:
+        conn.close()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------
+def seed_postgres(url: str, plan: Plan, reset: bool) -> dict[str, int]:
+    import psycopg  # only here: a SQLite seed needs no PostgreSQL driver
+
+    with psycopg.connect(url, autocommit=False) as conn:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
+            )
+            _require_schema(cur.fetchall())
+            _skip_foreign_key_triggers(conn)
+            if reset:
+                cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+            cur.execute("SELECT count(*) FROM users")
+            _require_empty(cur.fetchone()[0])
+            columns = "user_key, name, member_no, department, role, created_at, updated_at"
+            with cur.copy(f"COPY users ({columns}) FROM STDIN") as copy:
+                for p in plan.people():
+                    copy.write_row(
+                        (p.key, p.name, p.member_no, p.department, p.role, plan.now, plan.now)
+                    )
+            cur.execute("SELECT id, user_key FROM users")
+            ids = {key: int(user_id) for user_id, key in cur.fetchall()}
+            survey_ids = []
+            for survey in plan.surveys():
+                cur.execute(
+                    "INSERT INTO surveys (title, description, questions, deadline_at, anonymous,"
+                    " created_by, created_at, draft_key) VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s,"
+                    " %s) RETURNING id",
+                    (
+                        survey["title"],
+                        survey["description"],
+                        survey["questions"],
+                        survey["deadline_at"],
+                        survey["anonymous"],
+                        ids.get(admin_key(1)),
+                        plan.now,
+                        survey["draft_key"],
+                    ),
+                )
+                survey_ids.append(int(cur.fetchone()[0]))
+            answered = survey_ids[plan.answers_survey - 1]
+            anonymous = bool(SEED_SURVEYS[plan.answers_survey - 1]["anonymous"])
+            count = 0
+            columns = "survey_id, respondent, user_id, answers, submitted_at"
+            participants: list[int] = []
+            with cur.copy(f"COPY responses ({columns}) FROM STDIN") as copy:
+                for respondent, user_id, answers, at, participant in plan.responses(
+                    answered, anonymous, ids
+                ):
+                    copy.write_row((answered, respondent, user_id, answers, at))
+                    participants.append(participant)
+                    count += 1
+            with cur.copy("COPY participants (survey_id, user_id) FROM STDIN") as copy:
+                for user_id in participants:
+                    copy.write_row((answered, user_id))
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("ANALYZE")
+    return {"people": len(ids), "surveys": len(survey_ids), "answers": count}
+
+
+def _skip_foreign_key_triggers(conn: Any) -> None:
+    """The rows are consistent by construction; per-row FK triggers would triple the load time.
+
+    Needs a superuser (or the right to set session_replication_role); otherwise they stay on.
+    """
+    import psycopg
+
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+    except psycopg.errors.InsufficientPrivilege:
+        pass
+
+
+def _require_schema(rows: Any) -> None:
+    names = {row[0] for row in rows}
+    missing = [table for table in TABLES if table not in names]
+    if missing:
+        raise SystemExit(
+            f"seed: the database has no {', '.join(missing)} table: run `surveybot migrate` "
+            "first, or pass --migrate"
+        )
+
+
+def _require_empty(users: int) -> None:
+    if users:
+        raise SystemExit(f"seed: the database already has {users} people; pass --reset to empty it")
+
+
+def migrate(database_url: str | None, sqlite_path: str) -> None:
+    try:
+        from surveybot.store import open_store
+    except ImportError:
+        raise SystemExit("seed --migrate needs surveybot: run it with .venv/bin/python") from None
+    store = open_store(database_url, sqlite_path)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--database-url", help="postgresql://user:pass@host/db")
+    target.add_argument("--sqlite", metavar="PATH", help="an SQLite database file")
+    parser.add_argument("--members", type=int, default=1000, help="registered members (1000)")
+    parser.add_argument("--admins", type=int, default=5, help="admins (5)")
+    parser.add_argument("--answers", type=int, default=0, help="pre-filled responses (0)")
+    parser.add_argument(
+        "--answers-survey",
+        type=int,
+        default=1,
+        choices=range(1, len(SEED_SURVEYS) + 1),
+        help="which seeded survey holds them (1; 4 is the anonymous one and needs the secret key)",
+    )
+    parser.add_argument(
+        "--secret-key",
+        default=os.environ.get("SECRET_KEY"),
+        help="the bot's SECRET_KEY, for anonymous answers (default: $SECRET_KEY)",
+    )
+    parser.add_argument("--migrate", action="store_true", help="apply migrations first")
+    parser.add_argument("--reset", action="store_true", help="delete all data first")
+    args = parser.parse_args(argv)
+    if args.members < 0 or args.admins < 1 or args.answers < 0:
+        parser.error("--members and --answers must be >= 0, --admins >= 1")
+    if SEED_SURVEYS[args.answers_survey - 1]["anonymous"] and args.answers and not args.secret_key:
+        parser.error("anonymous answers need --secret-key (the bot's SECRET_KEY)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = Plan(
+        members=args.members,
+        admins=args.admins,
+        answers=args.answers,
+        answers_survey=args.answers_survey,
+        secret_key=args.secret_key.encode() if args.secret_key else None,
+        now=datetime.now(UTC),
+    )
+    started = time.perf_counter()
+    if args.migrate:
+        migrate(args.database_url, args.sqlite or "")
+    if args.database_url:
+        counts = seed_postgres(args.database_url, plan, args.reset)
+        where = "postgresql"
+    else:
+        counts = seed_sqlite(args.sqlite, plan, args.reset)
+        where = f"sqlite {args.sqlite}"
+    elapsed = time.perf_counter() - started
+    print(
+        f"seeded {where}: {counts['people']} people ({args.members} members, {args.admins} admins),"
+        f" {counts['surveys']} surveys, {counts['answers']} answers to survey"
+        f" {args.answers_survey} in {elapsed:.1f} s",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,399 @@
+"""Smoke tests of the load tools (loadtest/): they run, they agree with the app; no figures asserted.
+
+The locust and baseline tests use .venv-load, which loadtest/setup creates when it is missing
+(about a minute, once); they are skipped, saying why, when it cannot be created.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from surveybot.conversation.context import Context, Settings
+from surveybot.store import open_store
+from surveybot.store.base import Store
+
+from kakao_checks import assert_valid_reply, reply_text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loadtest.baselines import tools  # noqa: E402
+from loadtest.kakao import (  # noqa: E402
+    SEED_SURVEYS,
+    admin_key,
+    check_loopback,
+    encode,
+    extra_key,
+    member_key,
+    member_name,
+    payload,
+)
+
+LOAD_PYTHON = ROOT / ".venv-load" / "bin" / "python"
+SEED = [sys.executable, str(ROOT / "loadtest" / "seed.py")]
+SECRET = "load-smoke-skill-secret"
+SECRET_KEY = "load-smoke-secret-key-0123456789"
+NOW = datetime.now(UTC)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _run(
+    command: list[str], timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False
+    )
+
+
+@pytest.fixture(scope="session")
+def load_python() -> Path:
+    """The .venv-load interpreter, made (or brought up to date) by loadtest/setup."""
+    try:
+        done = _run([str(ROOT / "loadtest" / "setup")], timeout=400)
+    except subprocess.TimeoutExpired:
+        pytest.skip("loadtest/setup took over 400 s: is PyPI reachable?")
+    if done.returncode != 0 or not LOAD_PYTHON.exists():
+        pytest.skip(f"cannot create .venv-load with loadtest/setup: {done.stderr[-500:]}")
+    return LOAD_PYTHON
+
+
+def _database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str | None, str, list[str]]:
+    """(database_url, sqlite_path, the seed.py target option) of a migrated, empty database."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        target = (url, "", ["--database-url", url])
+    else:
+        path = str(tmp_path / "load.sqlite3")
+        target = (None, path, ["--sqlite", path])
+    store = open_store(target[0], target[1])
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    return target
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str | None, str, list[str]]:
+    return _database(request, tmp_path)
+
+
+def _seed(target: list[str], *options: str) -> subprocess.CompletedProcess[str]:
+    return _run([*SEED, *target, *options])
+
+
+def _respondent(store: Store, key: str, survey_id: int) -> str:
+    """The respondent key as the bot computes it (named or anonymous)."""
+    user, _ = store.load_context(key, NOW)
+    survey = store.get_survey(survey_id)
+    assert user is not None and survey is not None
+    settings = Settings(secret_key=SECRET_KEY.encode(), public_base_url="http://127.0.0.1")
+    context = Context(store, settings, key, "", {}, NOW, user=user)
+    return context.respondent(survey)
+
+
+def test_seed_writes_what_the_app_reads(database: tuple[str | None, str, list[str]]) -> None:
+    url, path, target = database
+    done = _seed(target, "--members", "20", "--admins", "2", "--answers", "30")
+    assert done.returncode == 0, done.stderr
+    store = open_store(url, path)
+    try:
+        member, _ = store.load_context(member_key(1), NOW)
+        admin, _ = store.load_context(admin_key(2), NOW)
+        assert member is not None and member.name == member_name(1) and not member.is_admin
+        assert admin is not None and admin.is_admin
+        assert store.load_context(extra_key(10), NOW)[0] is not None
+        listed = store.list_open_surveys(member.id, NOW)
+        assert sorted(s.survey.title for s in listed) == sorted(s["title"] for s in SEED_SURVEYS)
+        assert [s.survey.anonymous for s in listed].count(True) == 1
+        results = store.results(1)
+        assert results is not None and (results.respondents, results.population) == (30, 32)
+        mine = store.get_response(1, _respondent(store, member_key(1), 1))
+        assert mine is not None and len(mine.answers) == 3 and mine.submitted_at is not None
+        with store.export_rows(1) as rows:
+            assert sum(1 for _ in rows) == 30
+        pending = store.pending(1)
+        assert pending is not None and len(pending) == 2  # the two admins
+    finally:
+        store.close()
+
+    refused = _seed(target)
+    assert refused.returncode != 0 and "--reset" in refused.stderr
+
+    # Anonymous answers are keyed by the bot's own HMAC of the person, and name nobody.
+    done = _seed(
+        target,
+        "--reset",
+        "--members",
+        "8",
+        "--admins",
+        "1",
+        "--answers",
+        "5",
+        "--answers-survey",
+        "4",
+        "--secret-key",
+        SECRET_KEY,
+    )
+    assert done.returncode == 0, done.stderr
+    store = open_store(url, path)
+    try:
+        results = store.results(4)
+        assert results is not None and results.respondents == 5 and results.survey.anonymous
+        answer = store.get_response(4, _respondent(store, member_key(5), 4))
+        assert answer is not None and answer.submitted_at is None
+        assert store.get_response(4, _respondent(store, member_key(6), 4)) is None
+        with store.export_rows(4) as rows:
+            assert [row.name for row in rows] == [None] * 5
+        pending = store.pending(4)
+        assert pending is not None and len(pending) == 4  # 3 members and the admin
+    finally:
+        store.close()
+
+
+@pytest.mark.timeout(420)
+def test_baselines_answer_one_request(load_python: Path, tmp_path: Path, pg_url: str) -> None:
+    sqlite_path = str(tmp_path / "names.sqlite3")
+    for target in (["--sqlite", sqlite_path], ["--database-url", pg_url]):
+        done = _seed(target, "--migrate", "--members", "10", "--admins", "1")
+        assert done.returncode == 0, done.stderr
+    workbook = str(tmp_path / "members.xlsx")
+    made = _run(
+        [
+            str(load_python),
+            "-m",
+            "loadtest.baselines.excel_name",
+            "--make",
+            workbook,
+            "--members",
+            "10",
+            "--admins",
+            "1",
+        ]
+    )
+    assert made.returncode == 0, made.stderr
+    smoke = _run(
+        [
+            str(load_python),
+            "-m",
+            "loadtest.baselines.smoke",
+            "--sqlite",
+            sqlite_path,
+            "--excel",
+            workbook,
+            "--database-url",
+            pg_url,
+            "--key",
+            member_key(3),
+        ]
+    )
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    report = json.loads(smoke.stdout)
+    assert report["flask_echo"]["text"] == "메뉴"
+    for name in ("excel_name", "sqlite_name", "postgres_name"):
+        assert report[name]["text"] == f"{member_name(3)}님 안녕하세요!", report
+
+
+def test_go_echo_and_nginx_fixed_reply(tmp_path: Path) -> None:
+    if shutil.which("go") is None or shutil.which("nginx") is None:
+        pytest.skip("Go or nginx is not installed (scripts/bench installs golang-go and nginx)")
+    binary = tools.build_go_echo(tmp_path / "go_echo", install=False)
+    assert binary is not None
+    go_port, nginx_port = _free_port(), _free_port()
+    conf = tools.render_nginx(tmp_path / "nginx", nginx_port, upstream=f"127.0.0.1:{go_port}")
+    nginx = tools.nginx_argv(conf, install=False)
+    assert nginx is not None
+    body = encode(payload(member_key(1), "안녕하세요"))
+    with (
+        tools.Service(
+            tools.go_echo_argv(binary, f"127.0.0.1:{go_port}"),
+            f"http://127.0.0.1:{go_port}/healthz",
+            tmp_path / "go.log",
+        ),
+        tools.Service(nginx, f"http://127.0.0.1:{nginx_port}/fixed/skill", tmp_path / "nginx.log"),
+    ):
+        for path, text in (("/skill", "안녕하세요"), ("/fixed/skill", "메뉴")):
+            answer = requests.post(f"http://127.0.0.1:{nginx_port}{path}", data=body, timeout=5)
+            assert answer.status_code == 200
+            assert_valid_reply(answer.json())
+            assert reply_text(answer.json()) == text
+
+
+class Bot:
+    """`surveybot serve` on a seeded SQLite file, 2 gunicorn workers."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        sqlite_path = str(tmp_path / "bot.sqlite3")
+        seeded = _seed(
+            ["--sqlite", sqlite_path],
+            "--migrate",
+            "--members",
+            "50",
+            "--admins",
+            "3",
+            "--answers",
+            "20",
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        env = {
+            **os.environ,
+            "SURVEYBOT_ENV": "production",
+            "SECRET_KEY": SECRET_KEY,
+            "SKILL_SECRET": SECRET,
+            "SQLITE_PATH": sqlite_path,
+            "PUBLIC_BASE_URL": self.url,
+            "WORKERS": "2",
+            "LOG_LEVEL": "WARNING",
+        }
+        env.pop("DATABASE_URL", None)
+        self.log = tmp_path / "bot.log"
+        self._log = self.log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "surveybot.cli", "serve", "--port", str(self.port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:  # not listening yet, or a worker still starting
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"bot not ready:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self._log.close()
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    running = Bot(tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.mark.timeout(480)
+def test_locust_conversations_against_the_bot(load_python: Path, bot: Bot, tmp_path: Path) -> None:
+    out = tmp_path / "locust"
+    env = {
+        **os.environ,
+        "SKILL_SECRET": SECRET,
+        "LOAD_SHAPE": "paper",
+        "LOAD_USERS": "5",
+        "LOAD_DURATION": "5s",
+        "LOAD_WAIT": "0.05,0.2",
+        "LOAD_MEMBERS": "50",
+        "LOAD_ADMINS": "3",
+        "LOAD_SUMMARY": str(out / "summary.json"),
+    }
+    command = [
+        str(load_python),
+        "-m",
+        "locust",
+        "-f",
+        "loadtest/locustfile.py,loadtest/shapes.py",
+        "--headless",
+        "--host",
+        bot.url,
+        "--only-summary",
+        "--csv",
+        str(out / "run"),
+        "--html",
+        str(out / "run.html"),
+    ]
+    done = _run(command, timeout=90, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with (out / "run_stats.csv").open(encoding="utf-8") as stats:
+        rows = {row["Name"]: row for row in csv.DictReader(stats)}
+    total = rows["Aggregated"]
+    assert int(total["Request Count"]) > 0
+    assert int(total["Failure Count"]) == 0, (out / "run_failures.csv").read_text()
+    assert {"메뉴", "설문목록", "참여", "제출"} <= set(rows)  # whole member conversations
+    assert (out / "run.html").stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["shape"] == "PaperShape" and summary["failures"] == 0
+
+
+def test_fixed_rate_generator_and_wrk_against_the_bot(bot: Bot, tmp_path: Path) -> None:
+    report = tmp_path / "openloop.json"
+    done = _run(
+        [
+            sys.executable,
+            "loadtest/openloop.py",
+            "--url",
+            f"{bot.url}/skill",
+            "--rate",
+            "40",
+            "--duration",
+            "2",
+            "--connections",
+            "4",
+            "--members",
+            "50",
+            "--secret",
+            SECRET,
+            "--json",
+            str(report),
+        ]
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(report.read_text())
+    assert summary["measured_requests"] == 80 and summary["statuses"] == {"200": 80}
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (scripts/bench installs the Debian package)")
+    wrk = _run(
+        ["wrk", "-t1", "-c2", "-d1s", "-s", "loadtest/wrk/skill.lua", f"{bot.url}/skill"],
+        env={**os.environ, "SKILL_SECRET": SECRET, "WRK_MEMBERS": "50"},
+    )
+    assert wrk.returncode == 0, wrk.stderr
+    line = next(line for line in wrk.stdout.splitlines() if line.startswith("WRK_JSON "))
+    figures = json.loads(line.removeprefix("WRK_JSON "))
+    assert figures["requests"] > 0 and figures["errors"]["status"] == 0
+
+
+def test_load_targets_must_be_loopback() -> None:
+    check_loopback("http://127.0.0.1:8000/skill")
+    check_loopback("http://localhost:8000/skill")
+    with pytest.raises(SystemExit, match="not a loopback address"):
+        check_loopback("http://192.0.2.10/skill")  # resolved only, never contacted
