@@ -7,6 +7,8 @@ from typing import Any
 
 import falcon.testing
 
+from surveybot.domain import KST
+
 from kakao_checks import assert_valid_reply, quick_labels, quick_texts, reply_texts
 
 
@@ -92,9 +94,21 @@ class Person:
         return quick_texts(self.last)
 
 
-SURVEY_MESSAGE = """설문만들기 12월 송년회 참석 조사
+def survey_message(due: str = "2026-12-10 18:00") -> str:
+    """The issue's example survey, due at `due` (Korea time)."""
+    return f"""설문만들기 12월 송년회 참석 조사
 설명 12월 20일 18시, 본관 식당
 Q 참석하시나요? / 참석, 불참
 Q 선호 메뉴 (복수) / 한식, 중식, 양식
 Q 건의사항
-마감 2026-12-10 18:00"""
+마감 {due}"""
+
+
+# For tests on the Clock above (2026-11-25): the deadline lies ahead of that clock.
+SURVEY_MESSAGE = survey_message()
+
+
+def future_survey_message() -> str:
+    """For tests against real servers on the real clock: due a month from now."""
+    due = datetime.now(KST) + timedelta(days=30)
+    return survey_message(due.strftime("%Y-%m-%d %H:%M"))

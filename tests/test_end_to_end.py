@@ -20,7 +20,7 @@ import requests
 
 from surveybot.store import open_store
 
-from chat_helper import SURVEY_MESSAGE, payload
+from chat_helper import future_survey_message, payload
 from kakao_checks import assert_valid_reply, reply_texts
 
 SECRET = "e2e-skill-secret"
@@ -57,7 +57,7 @@ class Server:
             try:
                 if requests.get(f"{self.base}/readyz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy starting
                 pass
             time.sleep(0.2)
         raise AssertionError(f"server not ready:\n{log.read_text()}")
@@ -116,7 +116,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
 def test_whole_conversation_over_http(server: Server) -> None:
     assert "등록되었습니다" in text_of(server.say("boss", "등록 김관리"))
     assert "관리자가 되었습니다" in text_of(server.say("boss", f"관리자인증 {ADMIN_CODE}"))
-    assert "[미리보기]" in text_of(server.say("boss", SURVEY_MESSAGE))
+    assert "[미리보기]" in text_of(server.say("boss", future_survey_message()))
     assert "설문 1 '12월 송년회" in text_of(server.say("boss", "확인"))
 
     server.say("amy", "등록 이회원")
@@ -146,7 +146,7 @@ def test_whole_conversation_over_http(server: Server) -> None:
 def test_fifty_concurrent_identical_submits_leave_one_response(server: Server) -> None:
     server.say("boss", "등록 김관리")
     server.say("boss", f"관리자인증 {ADMIN_CODE}")
-    server.say("boss", SURVEY_MESSAGE)
+    server.say("boss", future_survey_message())
     server.say("boss", "확인")
     server.say("amy", "등록 이회원")
     for answer in ("참여 1", "참석", "1", "없음"):

@@ -71,7 +71,7 @@ def test_metrics_add_up_every_worker_of_a_node(pg_url: str, tmp_path: Path) -> N
             try:
                 requests.get(f"{base}/readyz", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         for i in range(40):
             # New connections each time, so both workers take some.
