@@ -31,6 +31,23 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 preload_app = False
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn's own lines (worker started, killed, timed out) in the app's JSON format, so one log
+# pipeline reads both. LOG_FORMAT=text, or development, keeps gunicorn's plain lines.
+_env = (os.environ.get("SURVEYBOT_ENV") or "production").lower()
+if (os.environ.get("LOG_FORMAT") or ("text" if _env == "development" else "json")) == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "surveybot.observability.JsonFormatter"}},
+        "handlers": {
+            "error_console": {"class": "logging.StreamHandler", "formatter": "json"},
+            "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "propagate": False},
+        },
+    }
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "surveybot"
 # gunicorn 27's control socket has one default path per user: several nodes on one machine (the
