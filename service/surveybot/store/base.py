@@ -146,7 +146,10 @@ class Store(Protocol):
     def get_survey(self, survey_id: int) -> Survey | None: ...
 
     def list_open_surveys(self, user_id: int, now: datetime) -> list[SurveyListing]:
-        """Open surveys, newest first, each with whether this person has answered."""
+        """Open surveys, newest first, each with whether this person has answered.
+
+        response_count is 0 here: members are not shown counts, and counting grows with data.
+        """
         ...
 
     def list_surveys(self) -> list[SurveyListing]:
