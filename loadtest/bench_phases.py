@@ -1,0 +1,398 @@
+"""scripts/bench's runs on the native stack: configuration sweeps, growth with data, locust shapes.
+
+Each configuration gets a fresh stack (scripts/nativestack.py), seeded before anything is measured,
+and is stopped (stack.down, also on errors and Ctrl-C) before the next one starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import shutil
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadtest import bench_load as load
+from loadtest import bench_measure as m
+from loadtest.kakao import admin_key, encode, member_key, payload
+
+sys.path.insert(0, str(m.ROOT / "scripts"))
+import nativestack as ns  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Config:
+    """One stack configuration; the default is what compose ships (1 node shown, 2 workers)."""
+
+    nodes: int = 1
+    workers: int = 2
+    worker_class: str = "gthread"
+    db: str = "postgres"
+    threads: int | None = None  # GUNICORN_THREADS = DB_POOL_MAX; None: the app's 4
+    pool: int | None = None  # DB_POOL_MAX alone (gevent)
+
+    @property
+    def label(self) -> str:
+        text = f"{self.nodes}×{self.workers} {self.worker_class}"
+        if self.threads:
+            text += f" {self.threads} threads"
+        if self.pool:
+            text += f" pool {self.pool}"
+        return f"{text}, {'PostgreSQL' if self.db == 'postgres' else 'SQLite'}"
+
+    def options(self) -> dict[str, Any]:
+        env = {"DB_POOL_MAX": str(self.pool)} if self.pool else {}
+        return {
+            "nodes": self.nodes,
+            "workers": self.workers,
+            "worker_class": self.worker_class,
+            "db": self.db,
+            "threads": self.threads,
+            "env": env,
+        }
+
+
+DEFAULT = Config()
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    budget_s: float
+    warm_s: int
+    raw_s: int
+    conv_s: int
+    conv_users: int
+    fixed_s: float
+    fixed_warm_s: float
+    workers: tuple[int, ...] = ()
+    nodes: tuple[tuple[int, int], ...] = ()
+    classes: tuple[Config, ...] = ()
+    threads: tuple[int, ...] = ()
+    db_workers: tuple[int, ...] = ()
+    baselines: tuple[str, ...] = ()
+    fixed_rates: str = "none"  # none | app100 | full
+    growth: tuple[int, ...] = ()
+    growth_s: int = 0
+    shapes: tuple[tuple[str, int, dict[str, str]], ...] = ()
+    base: Config = DEFAULT  # the configuration of the baselines, growth and shapes phases
+    remeasure_default: bool = False  # measure DEFAULT again in each sweep: the run's own noise
+
+
+@dataclass
+class Run:
+    """One bench run: its rows, written out after every measurement (a partial run is valid)."""
+
+    mode: Mode
+    out: Path
+    work: Path
+    save: Callable[[Run, bool], None]
+    meta: dict[str, Any] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    measured: dict[Config, list[dict[str, Any]]] = field(default_factory=dict)
+    began: float = field(default_factory=time.monotonic)
+    has_wrk: bool = True
+    stacks: int = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        shown = f"{row['rps']:.0f} req/s" if row.get("rps") is not None else ""
+        if row.get("p99") is not None:
+            shown += f", p99 {row['p99']:.0f} ms"
+        m.say(f"[{self.elapsed():4.0f} s] {row['phase']}: {row['config']} ({row['tool']}) {shown}")
+        self.save(self, False)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        m.say(text)
+        self.save(self, False)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+    def remaining(self) -> float:
+        return self.mode.budget_s - self.elapsed()
+
+    def path(self, *parts: str) -> Path:
+        path = self.work.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@contextlib.contextmanager
+def stack_up(run: Run, config: Config, **more: Any) -> Iterator[ns.Stack]:
+    """A fresh stack; stack.down() however the block ends. A stack that fails to start raises."""
+    folder = run.work / "stack"
+    if folder.exists() and not (folder / "stack.json").exists():
+        shutil.rmtree(folder)
+    stack = ns.Stack.up(folder, **{**config.options(), **more})
+    try:
+        yield stack
+    finally:
+        keep_logs(run, stack)
+        stack.down()
+
+
+def keep_logs(run: Run, stack: ns.Stack) -> None:
+    """The tails of nginx's error log, the nodes' and PostgreSQL's logs, before the stack goes."""
+    run.stacks += 1
+    logs = [stack.nginx_dir / "error.log", *(node.log for node in stack.nodes)]
+    if stack.postgres:
+        logs.append(stack.postgres.log)
+    for log in logs:
+        with contextlib.suppress(OSError):
+            text = log.read_bytes()[-200_000:]
+            if text:
+                name = f"{run.stacks:02d}-{log.parent.name}-{log.name}"
+                run.path("stack-logs", name).write_bytes(text)
+
+
+def seed(run: Run, stack: ns.Stack, slug: str, members: int = 1000, answers: int = 0) -> float:
+    """Seed the stack's database (not measured). On PostgreSQL then VACUUM ANALYZE, as autovacuum
+    would have done long before a real database held that much: fresh bulk-loaded tables without
+    statistics or a visibility map get plans no running database would."""
+    target = seed_target(stack)
+    seconds = m.seed(target, run.path(slug, "seed.log"), members=members, answers=answers)
+    if stack.database_url:
+        stack.psql("VACUUM ANALYZE")
+    return seconds
+
+
+def seed_target(stack: ns.Stack) -> list[str]:
+    if stack.database_url:
+        return ["--database-url", stack.database_url]
+    return ["--sqlite", str(stack.sqlite_path)]
+
+
+def stack_roots(stack: ns.Stack, app: Callable[[], list[int]] | None = None) -> m.Roots:
+    def roots() -> dict[str, list[int]]:
+        pg = stack.postgres.pid() if stack.postgres else None
+        return {
+            "nginx": [stack.nginx.pid] if stack.nginx else [],
+            "app": app() if app else [n.pid for n in stack.nodes if n.pid],
+            "postgres": [pg] if pg else [],
+        }
+
+    return roots
+
+
+def measure(
+    run: Run,
+    roots: m.Roots,
+    access: m.AccessLog,
+    go: Callable[[], tuple[dict[str, Any], m.Finished]],
+    **fields: Any,
+) -> dict[str, Any]:
+    """One window: the generator's figures, each component's CPU, nginx's apologies."""
+    access.mark()
+    with m.Window(roots).from_first_request(access.grew) as window:
+        row, done = go()
+    row.update(window.shares(done.cpu_s))
+    seen, failed = access.failures()
+    row["nginx_logged"] = seen
+    row["nginx_failures"] = failed
+    if row["tool"] in ("wrk", "openloop"):
+        row["errors"] += failed  # 200 apologies from nginx are failures Kakao users would see
+    busy = sum(row["cpu_s"].get(k, 0.0) for k in ("nginx", "app", "postgres"))
+    row["server_cpu_ms_per_req"] = (
+        round(1000 * busy / row["requests"], 3) if row["requests"] else None
+    )
+    row.update(fields)
+    run.add(row)
+    return row
+
+
+def raw(
+    run: Run, roots: m.Roots, access: m.AccessLog, url: str, **fields: Any
+) -> dict[str, Any] | None:
+    """wrk warm-up (discarded), then the measured wrk window."""
+    if not run.has_wrk:
+        return None
+    connections = fields.pop("connections", 50)
+    name = fields.get("slug", "raw")
+    load.wrk(url, run.mode.warm_s, run.path(name, "warm.log"), connections)
+    return measure(
+        run,
+        roots,
+        access,
+        lambda: load.wrk(url, run.mode.raw_s, run.path(name, "wrk.log"), connections),
+        **fields,
+    )
+
+
+def conversation(
+    run: Run,
+    roots: m.Roots,
+    access: m.AccessLog,
+    url: str,
+    slug: str,
+    env: dict[str, str] | None = None,
+    classes: tuple[str, ...] = (),
+    **fields: Any,
+) -> dict[str, Any]:
+    """Whole conversations, no think time; a second locust process if the first one saturated."""
+    env = {"LOAD_WAIT": "0", "LOAD_MEMBERS": "1000", **(env or {})}
+    mode = run.mode
+
+    def go(processes: int) -> Callable[[], tuple[dict[str, Any], m.Finished]]:
+        prefix = run.path(slug, f"locust-{processes}p")
+        return lambda: load.locust(
+            url,
+            prefix,
+            mode.conv_s,
+            users=mode.conv_users,
+            processes=processes,
+            env=env,
+            classes=classes,
+        )
+
+    row = measure(run, roots, access, go(1), **fields)
+    if row["locust_cpu_over_90"] and mode.name != "smoke":
+        run.rows.remove(row)
+        return measure(
+            run, roots, access, go(2), note="locust saturated one process: rerun with 2", **fields
+        )
+    return row
+
+
+def measure_config(run: Run, phase: str, config: Config) -> None:
+    """Raw wrk and locust conversations on one stack configuration."""
+    if config in run.measured and not (config == DEFAULT and run.mode.remeasure_default):
+        for row in run.measured[config]:
+            run.add({**row, "phase": phase, "note": f"same measurement as in '{row['phase']}'"})
+        return
+    slug = f"{phase}-{config.nodes}x{config.workers}-{config.worker_class}-{config.db}-{config.threads}-{config.pool}"
+    fields = {"phase": phase, "config": config.label, "params": config.options()}
+    with stack_up(run, config) as stack:
+        seed(run, stack, slug)
+        roots, access = stack_roots(stack), m.AccessLog(stack.nginx_dir / "access.log")
+        rows = [raw(run, roots, access, f"{stack.url}/skill", slug=slug, **fields)]
+        rows.append(conversation(run, roots, access, stack.url, slug, **fields))
+    run.measured[config] = [r for r in rows if r]
+
+
+# --- growth with data -----------------------------------------------------------------------------
+def growth(run: Run, sizes: tuple[int, ...]) -> None:
+    """Per N stored answers: export time and peak memory, then the common requests' latency."""
+    for answers in sizes:
+        growth_one(run, answers)
+
+
+def growth_one(run: Run, answers: int) -> None:
+    """A fresh stack (so the workers' peak memory starts low) with `answers` in survey 1."""
+    with stack_up(run, run.mode.base) as stack:
+        slug = f"growth-{answers}"
+        seconds = seed(run, stack, slug, answers=answers)
+        first = {"phase": "export", "config": f"{answers:,} respondents", "tool": "export"}
+        run.add({**first, "respondents": answers, "seed_s": round(seconds, 1), **export(stack)})
+        roots, access = stack_roots(stack), m.AccessLog(stack.nginx_dir / "access.log")
+        env = {"LOAD_EXPORT": "0", "LOAD_MEMBERS": "1000"}
+        prefix = run.path(slug, "paper")
+        measure(
+            run,
+            roots,
+            access,
+            lambda: load.locust(stack.url, prefix, run.mode.growth_s, shape="paper", env=env),
+            phase="growth",
+            config=f"{answers:,} stored answers",
+            answers=answers,
+        )
+
+
+def export(stack: ns.Stack) -> dict[str, Any]:
+    """An admin asks for survey 1's file and downloads it; peak memory of the worker serving it."""
+    for n in range(1, 21):  # both workers warm and at their resting size
+        m.post_json(f"{stack.url}/skill", encode(payload(member_key(n), "메뉴")))
+    workers = [pid for node in stack.nodes for pid in node.worker_pids()]
+    before = {pid: m.memory_kb(pid) for pid in workers}
+    began = time.monotonic()
+    reply = m.post_json(f"{stack.url}/skill", encode(payload(admin_key(1), "다운로드 1")))
+    asked = time.monotonic() - began
+    card = reply["template"]["outputs"][0].get("textCard", {})
+    link = str((card.get("buttons") or [{}])[0].get("webLinkUrl", ""))
+    if not link:
+        return {"error": f"no download link in {json.dumps(reply, ensure_ascii=False)[:200]}"}
+    began = time.monotonic()
+    status, size, error = download(f"{stack.url}{urlsplit(link).path}")
+    took = time.monotonic() - began
+    after = {pid: m.memory_kb(pid) for pid in workers}
+    growth_kb = max(after[p] - before[p] for p in workers)
+    found = {
+        "status": status,
+        "bytes": size,
+        "ask_ms": round(asked * 1000, 1),
+        "export_s": round(took, 2),
+        "rss_before_mb": round(max(before.values()) / 1024, 1),
+        "peak_mb": round(max(after.values()) / 1024, 1),
+        "growth_mb": round(growth_kb / 1024, 1),
+    }
+    if error:
+        found["error"] = f"the download broke ({size:,} bytes read): {error}"
+        found["peak_mb"] = None  # of a file that was not served: not a figure for the target
+    return found
+
+
+def download(url: str) -> tuple[int, int, str]:
+    """(status, bytes read, error or ""): a broken transfer is a result, not a crash."""
+    size, status = 0, 0
+    try:
+        with urllib.request.urlopen(url, timeout=300) as answer:  # noqa: S310 (loopback)
+            status = answer.status
+            while chunk := answer.read(1 << 16):
+                size += len(chunk)
+    except (OSError, http.client.HTTPException) as error:
+        return status, size, f"{type(error).__name__}: {error}"[:200]
+    return status, size, ""
+
+
+# --- shapes ---------------------------------------------------------------------------------------
+def shapes(run: Run, chosen: tuple[tuple[str, int, dict[str, str]], ...]) -> None:
+    """The locust shapes with think time, on the default configuration, one stack for all."""
+    members = 1200
+    with stack_up(run, run.mode.base) as stack:
+        seed(run, stack, "shapes", members=members)
+        roots, access = stack_roots(stack), m.AccessLog(stack.nginx_dir / "access.log")
+        for shape, seconds, env in chosen:
+            if run.remaining() < seconds + 20:
+                run.note(f"skipped: the {shape} shape ({seconds} s) does not fit the time left")
+                continue
+            measure(
+                run,
+                roots,
+                access,
+                lambda shape=shape, seconds=seconds, env=env: load.locust(
+                    stack.url,
+                    run.path("shapes", shape),
+                    seconds,
+                    shape=shape,
+                    env={"LOAD_MEMBERS": str(members), **env},
+                ),
+                phase="shapes",
+                config=f"{shape} ({_shape_text(shape, seconds, env)})",
+                shape=shape,
+            )
+
+
+def _shape_text(shape: str, seconds: int, env: dict[str, str]) -> str:
+    users = env.get("LOAD_USERS", "200" if shape == "soak" else "100")
+    peak = env.get("LOAD_PEAK", "1000")
+    what = {
+        "paper": f"{users} users",
+        "ramp": f"0→{peak} users",
+        "spike": f"{users}→{peak}→{users} users",
+        "soak": f"{users} users",
+    }[shape]
+    return f"{what}, {seconds} s, think time 0.5-1.5 s"
+
+
+def with_threads(threads: int) -> Config:
+    """gthread with `threads` threads per worker and as many pooled connections (4: the default)."""
+    return DEFAULT if threads == 4 else replace(DEFAULT, threads=threads)

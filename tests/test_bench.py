@@ -1,0 +1,157 @@
+"""scripts/bench: the smoke run end to end (seconds), and the pieces that turn windows into figures.
+
+No performance figure is asserted anywhere: only that every measurement happened, was recorded,
+and that the stacks are gone afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loadtest import bench_measure, bench_report  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _needs(binary: str, *extra: str) -> None:
+    if not shutil.which(binary) and not any(Path(d, binary).exists() for d in extra):
+        pytest.skip(f"{binary} is not installed (apt-get install {binary}); scripts/bench needs it")
+
+
+@pytest.mark.timeout(400)
+def test_smoke_run_records_every_window_and_leaves_nothing_running(tmp_path: Path) -> None:
+    _needs("nginx", "/usr/sbin")
+    out, work = tmp_path / "out", tmp_path / "work"
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "bench"), "--smoke", "--out", str(out), "--work", str(work)],
+        capture_output=True, text=True, timeout=380, cwd=ROOT, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 and "loadtest/setup" in done.stderr and not (ROOT / ".venv-load").exists():
+        pytest.skip(f"cannot create .venv-load: {done.stderr[-500:]}")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    data = json.loads((out / "results.json").read_text())
+    assert data["finished"] and data["mode"] == "smoke"
+    rows = data["rows"]
+    phases = {row["phase"] for row in rows}
+    assert {"baselines", "fixed rate", "export", "growth"} <= phases, phases
+    tools = {row["tool"] for row in rows}
+    assert {"locust", "openloop", "export", "locust paper"} <= tools, tools
+    if shutil.which("wrk"):
+        assert "wrk" in tools
+    for row in rows:
+        if row["tool"] == "export":
+            assert row["status"] == 200 and row["bytes"] > 0 and row["peak_mb"] > 0, row
+            continue
+        assert row["requests"] > 0, row
+        assert set(row["cpu_pct"]) == {"generator", "nginx", "app", "postgres", "other"}, row
+        assert row["cpu_s"]["generator"] > 0, row  # the generator's own CPU, from wait4()
+        assert row["nginx_logged"] > 0, row  # every request went through the stack's nginx
+    baselines = {row.get("baseline") for row in rows if row["phase"] == "baselines"}
+    assert {"app", "conversation"} <= baselines
+
+    report = (out / "results.md").read_text()
+    for heading in ("## Targets", "## The study's claims", "## Machine", "## Charts"):
+        assert heading in report
+    assert "load average" in report
+    charts = sorted(out.glob("*.png"))
+    assert charts and all(chart.read_bytes().startswith(PNG) for chart in charts)
+    assert f"]({charts[0].name})" in report
+
+    # Every stack was stopped and its folder removed; nothing of ours listens or runs.
+    assert not (work / "stack").exists()
+    assert not _processes_under(work)
+
+
+def _processes_under(folder: Path) -> list[str]:
+    """Command lines of live processes that mention `folder` (a stack's nginx, gunicorn, ...)."""
+    time.sleep(0.5)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(folder) in command:
+                found.append(command)
+    return found
+
+
+def test_access_log_counts_apologies_but_not_hang_ups(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(json.dumps({"status": 200, "upstream_status": "200"}) + "\n")
+    access = bench_measure.AccessLog(log)  # marks the end: the line above is not counted
+    lines = [
+        {"status": 200, "upstream_status": "200"},
+        {"status": 200, "upstream_status": "502"},  # nginx's apology: a failure users would see
+        {"status": 200, "upstream_status": "502, 200"},  # retried on another node: fine
+        {"status": 499, "upstream_status": ""},  # the generator hung up at the end of its window
+        {"status": 404, "upstream_status": ""},
+    ]
+    with log.open("a") as out:
+        out.writelines(json.dumps(line) + "\n" for line in lines)
+        out.write('{"status": 20')  # a line nginx is still writing
+    assert access.failures() == (5, 2)
+
+
+def test_cpu_of_a_process_tree_counts_children() -> None:
+    table = {1: (0, 5.0), 10: (1, 1.0), 11: (10, 2.0), 12: (10, 0.5), 20: (1, 7.0)}
+    assert bench_measure.tree_cpu([10], table) == pytest.approx(3.5)
+    assert bench_measure.tree_cpu([10, 20], table) == pytest.approx(10.5)
+    assert bench_measure.tree_cpu([99], table) == 0
+    assert bench_measure.tree_cpu([os.getpid()], bench_measure._proc_table()) > 0
+
+
+def _row(phase: str, tool: str = "wrk", **fields: Any) -> dict[str, Any]:
+    return {"phase": phase, "tool": tool, "config": phase, "requests": 100, "errors": 0, **fields}
+
+
+def test_targets_and_claims_are_ratios_of_the_same_run() -> None:
+    rows = [
+        _row("baselines", baseline="app", rps=900.0, p50=2.0),
+        _row("baselines", baseline="go", rps=1000.0, p50=1.0),
+        _row("baselines", baseline="flask", rps=250.0, p50=4.0),
+        _row("baselines", "locust", baseline="conversation", rps=500.0),
+        _row("shapes", "locust paper", shape="paper", p99=50.0, rps=99.0),
+        _row("shapes", "locust ramp", shape="ramp", p99=1500.0, rps=400.0),
+        _row("growth", "locust paper", answers=1000, names={"메뉴": {"p50": 10.0, "count": 5}}),
+        _row("growth", "locust paper", answers=100_000, names={"메뉴": {"p50": 11.0, "count": 5}}),
+        _row("export", "export", respondents=1000, peak_mb=50.0),
+        _row("export", "export", respondents=100_000, peak_mb=80.0),
+    ]
+    # paper, ramp, cheapest path / Go, conversations / Flask, growth latency, export memory
+    met = [t["met"] for t in bench_report.targets(rows)]
+    assert met == [True, False, True, False, True, False]
+    flat = [_row("export", "export", respondents=n, peak_mb=50.0) for n in (1000, 100_000)]
+    assert bench_report.targets(flat)[-1]["met"] is True
+    broken = _row("export", "export", respondents=1_000_000, peak_mb=None, error="broke")
+    assert bench_report.targets([*flat, broken])[-1]["met"] is False  # a failed export is no pass
+    found = {claim: ours for claim, _, ours in bench_report.claims(rows)}
+    assert found["Go net/http vs Flask echo: throughput"].startswith("4.0x")
+    assert found["SQLite vs Excel: throughput"] == "not measured"
+
+
+def test_report_of_a_partial_run_is_valid(tmp_path: Path) -> None:
+    run = SimpleNamespace(
+        mode=SimpleNamespace(name="full"), out=tmp_path, meta={"started": "now", "load_start": "1 1 1"},
+        rows=[_row("workers", rps=10.0, p50=1.0, p95=2.0, p99=3.0, max=4.0, cpu_pct={"app": 50.0})],
+        notes=["skipped: something, saying why"], elapsed=lambda: 60.0,
+    )  # fmt: skip
+    bench_report.save(run, False)
+    report = (tmp_path / "results.md").read_text()
+    assert "**partial**" in report and "skipped: something" in report and "| workers | wrk | 10 |" in report
+    assert json.loads((tmp_path / "results.json").read_text())["finished"] is False
