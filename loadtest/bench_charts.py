@@ -46,7 +46,10 @@ COLORS = {
 
 
 def _short(row: dict[str, Any]) -> str:
-    return str(row["config"]).replace(", PostgreSQL", " PG").replace(", SQLite", " SQLite")
+    text = str(row["config"]).replace(", PostgreSQL", " PG").replace(", SQLite", " SQLite")
+    if row["phase"] == "threads" and "threads" not in text:
+        text = text.replace("gthread", "gthread 4 threads")  # the default, unnamed in the label
+    return text
 
 
 def _by(rows: Rows, phase: str, tool: str) -> Rows:
@@ -69,7 +72,9 @@ def _bars(ax: Any, labels: list[str], series: dict[str, list[float]], ylabel: st
         [j + width * (len(series) - 1) / 2 for j in range(len(labels))], labels, fontsize=8
     )
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    top = max((v for values in series.values() for v in values), default=0)
+    ax.set_ylim(0, top * 1.3 or 1)  # headroom: the legend above the bars, not on them
+    ax.legend(fontsize=8, loc="upper left", ncol=len(series))
 
 
 def sweep(rows: Rows, phase: str, title: str, path: Path) -> bool:
@@ -152,7 +157,7 @@ def cpu(rows: Rows, path: Path) -> bool:
     ax.set_xlim(0, 100)
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("share of the machine's CPU during the raw wrk window (%)")
-    ax.legend(ncol=5, fontsize=8, loc="lower right")
+    ax.legend(ncol=5, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     _save(fig, path)
     return True
 
