@@ -325,6 +325,8 @@ class Admin(KakaoUser):
             return
         card = reply["template"]["outputs"][0].get("textCard", {})
         url = str((card.get("buttons") or [{}])[0].get("webLinkUrl", ""))
+        if not url:
+            return  # an open anonymous survey gives no file yet (README: Anonymity)
         self.wait()
         # The link carries PUBLIC_BASE_URL; fetch its path from the host under test.
         with self.client.get(
@@ -352,7 +354,7 @@ class Admin(KakaoUser):
         if not self.say(text, "설문만들기", "[미리보기]"):
             return
         self.wait()
-        published = self.tap("확인", "확인(게시)", "을 게시했습니다")
+        published = self.tap("확인", "확인(게시)", "게시했습니다")
         found = PUBLISHED.search(reply_text(published)) if published else None
         if found is None:
             return

@@ -302,9 +302,16 @@ def seed_postgres(url: str, plan: Plan, reset: bool) -> dict[str, int]:
                     copy.write_row((answered, respondent, user_id, answers, at))
                     participants.append(participant)
                     count += 1
-            with cur.copy("COPY participants (survey_id, user_id) FROM STDIN") as copy:
-                for user_id in participants:
-                    copy.write_row((answered, user_id))
+            if anonymous:
+                # As the bot writes it (migration 0002): one unordered set, no row per person.
+                cur.execute(
+                    "INSERT INTO anonymous_participation (survey_id, user_ids) VALUES (%s, %s)",
+                    (answered, sorted(set(participants))),
+                )
+            else:
+                with cur.copy("COPY participants (survey_id, user_id) FROM STDIN") as copy:
+                    for user_id in participants:
+                        copy.write_row((answered, user_id))
         conn.commit()
         conn.autocommit = True
         conn.execute("ANALYZE")

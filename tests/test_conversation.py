@@ -283,7 +283,7 @@ def test_member_answers_checks_withdraws_and_answers_again(admin: Person, member
     assert "철회할까요" in member.say(f"취소 {number}")
     assert "철회했습니다" in member.tap("철회 확인")
     assert "아직 응답하지 않았습니다" in member.say(f"내응답 {number}")
-    assert "철회할 응답이 없습니다" in member.say(f"취소확인 {number}")
+    assert "먼저 '취소 1'을 보내" in member.say(f"취소확인 {number}")
     member.say(f"join {number}")
     member.say("불참")
     member.say("중식")
@@ -368,7 +368,8 @@ def test_closed_survey_refuses_answers_changes_and_withdrawals(
     assert "마감되었습니다" in member.say("1")  # mid-flow: the answer is not taken
     assert "마감되었습니다" in member.say(f"참여 {number}")
     assert "철회할 수 없습니다" in member.say(f"취소 {number}")
-    assert "철회할 수 없습니다" in member.say(f"취소확인 {number}")
+    # The refused 취소 left no confirmation to act on.
+    assert f"먼저 '취소 {number}'을" in member.say(f"취소확인 {number}")
     assert "→ 참석" in member.say(f"내응답 {number}")
     assert "진행 중인 설문이 없습니다" in member.say("설문목록")
     assert "다시 열었습니다" in admin.say(f"재개 {number}")
@@ -395,7 +396,8 @@ def test_deleted_survey_mid_answer(admin: Person, member: Person) -> None:
     member.say(f"참여 {number}")
     assert "삭제할까요" in admin.say(f"삭제 {number}")
     assert "삭제했습니다" in admin.tap("삭제 확인")
-    assert "이미 삭제됨" in admin.say(f"삭제확인 {number}")
+    # The confirmation was used: a second 삭제확인 (a double tap) deletes nothing more.
+    assert f"먼저 '삭제 {number}'을" in admin.say(f"삭제확인 {number}")
     assert "설문이 없습니다" in member.say("1")
     assert "설문이 없습니다" in member.say(f"참여 {number}")
 
@@ -420,7 +422,7 @@ def test_glued_numbers_and_spaced_commands(admin: Person, member: Person) -> Non
 
 
 def test_anonymous_survey_says_so_and_keeps_no_link(
-    admin: Person, member: Person, store: Store
+    admin: Person, member: Person, person: Callable[[str], Person]
 ) -> None:
     number = publish(admin, SURVEY_MESSAGE + "\n익명")
     assert "익명 설문입니다" in member.say(f"참여 {number}")
@@ -430,9 +432,56 @@ def test_anonymous_survey_says_so_and_keeps_no_link(
     assert "익명으로 저장" in member.say("제출")
     assert "→ 참석" in member.say(f"내응답 {number}")
     assert "김관리" in admin.say(f"미응답 {number}") and "이회원" not in admin.text
-    rows = list(_export_rows(admin, number))
-    assert rows[0][0] == "응답" and "이회원" not in str(rows)
-    assert "응답 1명" in admin.say(f"결과 {number}")
+    # Participation is live; what people chose is not while answers can still arrive.
+    results = admin.say(f"결과 {number}")
+    assert "응답 1명" in results and "참석:" not in results and "좋아요" not in results
+    assert "마감 후" in admin.say(f"다운로드 {number}") and not _has_link(admin)
+
+
+def _has_link(person: Person) -> bool:
+    return any("textCard" in output for output in person.last["template"]["outputs"])
+
+
+def _answer_anonymously(who: Person, number: int, choice: str, text: str) -> None:
+    who.say(f"참여 {number}")
+    who.say(choice)
+    who.say("1")
+    who.say(text)
+    assert "익명으로 저장" in who.say("제출")
+
+
+def test_anonymous_results_show_only_after_closing_with_three_answers(
+    admin: Person, member: Person, person: Callable[[str], Person]
+) -> None:
+    """The diff attack: 결과 before and after one person answers would show what they chose."""
+    number = publish(admin, SURVEY_MESSAGE + "\n익명")
+    others = [person(f"other-{i}") for i in range(2)]
+    for i, other in enumerate(others):
+        other.say(f"등록 다른사람{i}")
+    _answer_anonymously(member, number, "1", "가장 먼저 낸 의견")
+    before = admin.say(f"결과 {number}")
+    _answer_anonymously(others[0], number, "2", "두 번째 의견")
+    after = admin.say(f"결과 {number}")
+    assert "불참" not in after and "두 번째 의견" not in after
+    assert before.replace("응답 1명", "응답 2명").split("(")[0] == after.split("(")[0]
+    admin.say(f"마감 {number}")
+    closed = admin.say(f"결과 {number}")
+    assert "응답 2명" in closed and "불참:" not in closed and "의견" not in closed
+    assert not _has_link(admin.say(f"다운로드 {number}") and admin)
+    # Three answers: shown once closed, texts in an order that is not the order of submission.
+    assert "다시 열었습니다" in admin.say(f"재개 {number}")
+    _answer_anonymously(others[1], number, "1", "가나다 마지막 의견")
+    admin.say(f"마감 {number}")
+    shown = admin.say(f"결과 {number}")
+    assert "참석: 2명" in shown and "불참: 1명" in shown
+    texts = [line for line in shown.splitlines() if line.startswith(" · ")]
+    assert texts == sorted(texts) and len(texts) == 3
+    rows = _export_rows(admin, number)
+    assert rows[0][0] == "응답" and len(rows) == 4
+    assert not any(name in str(rows) for name in ("이회원", "다른사람"))
+    # Reopening now would let one more answer be compared against these results.
+    assert "다시 열 수 없습니다" in admin.say(f"재개 {number}")
+    assert "마감됨" in admin.say(f"결과 {number}")
 
 
 # --- admin views --------------------------------------------------------------------------------
@@ -493,9 +542,9 @@ def test_long_pending_list_is_paginated(admin: Person, store: Store) -> None:
 def test_grant_and_revoke_roles(admin: Person, member: Person) -> None:
     assert "마지막 관리자는 해제할 수 없습니다" in admin.say("관리자해제 김관리")
     assert "등록된 사람이 없습니다" in admin.say("관리자지정 없는사람")
-    assert "관리자(으)로 바꿨습니다" in admin.say("관리자지정 이회원")
+    assert "관리자로 바꿨습니다" in admin.say("관리자지정 이회원")
     assert "이미 관리자입니다" in admin.say("grant 이회원")
-    assert "회원(으)로 바꿨습니다" in member.say("관리자해제 김관리")
+    assert "회원으로 바꿨습니다" in member.say("관리자해제 김관리")
     assert "관리자만" in admin.say("설문관리")
 
 

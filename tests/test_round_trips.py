@@ -51,6 +51,7 @@ class CountingStore:
         "좋아요",
         "제출",
         "내응답 1",
+        "취소 1",
         "취소확인 1",
         "내정보",
     ],
@@ -66,11 +67,13 @@ def test_common_requests_take_at_most_three_round_trips(pg_store: Store, utteran
     admin.say(SURVEY_MESSAGE)
     admin.say("확인")
     member.say("등록 회원")
-    script = ["참여 1", "1", "1,3", "좋아요", "제출", "내응답 1", "취소확인 1"]
+    script = ["참여 1", "1", "1,3", "좋아요", "제출", "내응답 1", "취소 1", "취소확인 1"]
     for earlier in script[: script.index(utterance)] if utterance in script else []:
         member.say(earlier)
     counting.calls.clear()
     member.say(utterance)
+    if utterance == "취소확인 1":
+        assert "철회했습니다" in member.text  # the real withdrawal, not a refusal
     database_calls = [call for call in counting.calls if call != "pool_stats"]
     assert set(database_calls) <= SINGLE_STATEMENT, database_calls
     assert len(database_calls) <= 3, database_calls

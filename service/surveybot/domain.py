@@ -20,6 +20,10 @@ OPTION_MAX = 50
 FREE_TEXT_MAX = 500
 NAME_MAX = 30
 MEMBER_NO_MAX = 30
+DEPARTMENT_MAX = 50
+# An anonymous survey shows what people chose only once it is closed and at least this many have
+# answered: before that, comparing two views of 결과 would tell what one person chose.
+ANONYMOUS_RESULTS_MIN = 3
 
 # One answer per question: option index (single), sorted option indexes (multi), text ("" = skipped).
 Answer = int | list[int] | str
@@ -162,6 +166,20 @@ class ExportRow:
     member_no: str | None = None
     department: str | None = None
     submitted_at: datetime | None = None
+
+
+def answer_fits(question: Question, answer: object) -> bool:
+    """Whether an answer can be the answer to this question (the store checks the same)."""
+    if question.kind is QuestionKind.TEXT:
+        return isinstance(answer, str) and len(answer) <= FREE_TEXT_MAX
+    count = len(question.options)
+    if question.kind is QuestionKind.SINGLE:
+        # type() is int: True is an int to isinstance, and never an option.
+        return type(answer) is int and 0 <= answer < count
+    if not isinstance(answer, list) or not answer:
+        return False
+    in_range = all(type(i) is int and 0 <= i < count for i in answer)
+    return in_range and len(set(answer)) == len(answer)
 
 
 def utcnow() -> datetime:

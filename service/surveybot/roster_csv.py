@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator
 
-from surveybot.domain import MEMBER_NO_MAX, NAME_MAX, RosterEntry
+from surveybot.domain import DEPARTMENT_MAX, MEMBER_NO_MAX, NAME_MAX, RosterEntry
 from surveybot.export import guard_cell
 
 COLUMN_ALIASES = {
@@ -159,6 +160,12 @@ def _entry(line: int, cells: list[str], columns: dict[str, int]) -> RosterEntry:
             f"/ Line {line}: numbers are at most {MEMBER_NO_MAX} characters.",
             line,
         )
+    if department is not None and len(department) > DEPARTMENT_MAX:
+        raise RosterFileError(
+            f"{line}번째 줄: 부서는 {DEPARTMENT_MAX}자까지입니다. "
+            f"/ Line {line}: departments are at most {DEPARTMENT_MAX} characters.",
+            line,
+        )
     return RosterEntry(name, member_no, department)
 
 
@@ -166,6 +173,8 @@ def _cell(cells: list[str], position: int) -> str | None:
     # Rows shorter than the header are normal in hand-edited files.
     raw = cells[position] if position < len(cells) else ""
     # Names end up in chat bubbles: line breaks, tabs and other control characters go.
+    # NFC, as registrations are: a name typed on a Mac (NFD) must match the roster's.
+    raw = unicodedata.normalize("NFC", raw)
     value = " ".join("".join(c for c in raw if c.isspace() or c.isprintable()).split())
     return value or None
 

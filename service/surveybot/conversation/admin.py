@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from surveybot.conversation.commands import Command
 from surveybot.conversation.context import Context, kst, paged
 from surveybot.conversation.member import missing_number, no_survey
-from surveybot.domain import Question, QuestionKind, Results, Role, Survey
+from surveybot.domain import ANONYMOUS_RESULTS_MIN, Question, QuestionKind, Results, Role, Survey
 from surveybot.kakao.reply import Button, Reply
-from surveybot.store.base import RoleOutcome, WriteOutcome
+from surveybot.korean import josa, quoted
+from surveybot.names import InvalidName, split_name_number
+from surveybot.store.base import ReleaseOutcome, RoleOutcome, WriteOutcome
 from surveybot.tokens import sign_export_token
+
+log = logging.getLogger("surveybot.admin")
 
 
 def manage(ctx: Context, command: Command) -> Reply:
@@ -51,6 +57,23 @@ def results(ctx: Context, command: Command) -> Reply:
     )
 
 
+def anonymous_results_hidden(ctx: Context, survey: Survey, respondents: int) -> bool:
+    """Whether what people chose must stay hidden: an anonymous survey still open, or too few.
+
+    While answers can still arrive, two views of the results a moment apart would show what the
+    one person who answered in between chose; with one or two answers, the totals are theirs.
+    """
+    if not survey.anonymous:
+        return False
+    return survey.is_open(ctx.now) or respondents < ANONYMOUS_RESULTS_MIN
+
+
+ANONYMOUS_HIDDEN = (
+    "🔒 익명 설문이라 보기별 결과와 자유 응답은 마감 후, 응답이 {n}명 이상일 때 볼 수 있습니다. "
+    "그 전에 결과를 보여 주면 누가 무엇을 골랐는지 비교해 알 수 있기 때문입니다."
+)
+
+
 def results_text(ctx: Context, found: Results) -> str:
     survey = found.survey
     rate = f" ({found.respondents * 100 // found.population}%)" if found.population else ""
@@ -59,6 +82,9 @@ def results_text(ctx: Context, found: Results) -> str:
         _status(ctx, survey),
         f"응답 {found.respondents}명 / 대상 {found.population}명{rate}",
     ]
+    if anonymous_results_hidden(ctx, survey, found.respondents):
+        lines += ["", ANONYMOUS_HIDDEN.format(n=ANONYMOUS_RESULTS_MIN)]
+        return "\n".join(lines)
     for index, question in enumerate(survey.questions):
         lines.append("")
         lines.extend(_question_lines(found, index, question))
@@ -135,13 +161,26 @@ def reopen(ctx: Context, command: Command) -> Reply:
     before = ctx.store.get_survey(number)
     if before is None:
         return no_survey(number)
+    if before.anonymous and not before.is_open(ctx.now):
+        found = ctx.store.results(number)
+        if found is not None and found.respondents >= ANONYMOUS_RESULTS_MIN:
+            # Its results are visible now; reopening, then comparing them after one more answer,
+            # would show what that person chose.
+            text = (
+                f"{number}번 익명 설문은 결과가 공개되어 다시 열 수 없습니다. 다시 받으려면 새 "
+                "설문을 만들어 주세요."
+            )
+            return Reply().text(text).quick(f"결과 {number}", f"결과 {number}")
     outcome = ctx.store.reopen_survey(number, ctx.now)
     if outcome is WriteOutcome.MISSING:
         return no_survey(number)
     if outcome is WriteOutcome.CLOSED:
         text = "이미 진행 중인 설문입니다."
     elif before.deadline is not None and before.deadline <= ctx.now:
-        text = f"{number}번 설문을 다시 열었습니다. 지난 마감 시각은 지웠으니 '마감 {number}'으로 닫아 주세요."
+        text = (
+            f"{number}번 설문을 다시 열었습니다. 지난 마감 시각은 지웠으니 "
+            f"{quoted(f'마감 {number}', '으로/로')} 닫아 주세요."
+        )
     else:
         text = f"{number}번 설문을 다시 열었습니다."
     return (
@@ -157,7 +196,11 @@ def delete(ctx: Context, command: Command) -> Reply:
     survey = ctx.store.get_survey(number)
     if survey is None:
         return no_survey(number)
-    text = f"{survey.id}번 설문 '{survey.title}'과 모든 응답을 삭제할까요? 되돌릴 수 없습니다."
+    ctx.ask_confirmation("delete", survey)
+    text = (
+        f"{survey.id}번 설문 {quoted(survey.title, '과/와')} 모든 응답을 삭제할까요? "
+        "되돌릴 수 없습니다."
+    )
     return (
         Reply().text(text).quick("삭제 확인", f"삭제확인 {number}").quick("그대로 두기", "설문관리")
     )
@@ -167,7 +210,13 @@ def confirm_delete(ctx: Context, command: Command) -> Reply:
     number = command.number
     if number is None:
         return missing_number("삭제확인")
-    if not ctx.store.delete_survey(number):
+    if ctx.pending_confirmation("delete", number) is None:
+        # Only right after 삭제 n: a stray or forged 삭제확인 deletes nothing.
+        text = f"삭제하려면 먼저 {quoted(f'삭제 {number}', '을/를')} 보내 주세요."
+        return Reply().text(text).quick("설문관리", "설문관리")
+    deleted = ctx.store.delete_survey(number)
+    ctx.forget("confirm")
+    if not deleted:
         return (
             Reply().text(f"{number}번 설문이 없습니다 (이미 삭제됨).").quick("설문관리", "설문관리")
         )
@@ -182,6 +231,13 @@ def export(ctx: Context, command: Command) -> Reply:
     survey = ctx.store.get_survey(number)
     if survey is None:
         return no_survey(number)
+    if survey.anonymous:
+        found = ctx.store.results(number)
+        if found is None or anonymous_results_hidden(ctx, survey, found.respondents):
+            text = ANONYMOUS_HIDDEN.format(n=ANONYMOUS_RESULTS_MIN).replace(
+                "보기별 결과와 자유 응답은", "결과 파일은"
+            )
+            return Reply().text(text).quick(f"결과 {number}", f"결과 {number}")
     settings = ctx.settings
     expires = int(ctx.now.timestamp()) + settings.export_ttl_seconds
     token = sign_export_token(settings.secret_key, survey.id, ctx.registered.id, expires)
@@ -208,17 +264,21 @@ def revoke(ctx: Context, command: Command) -> Reply:
 
 def _change_role(ctx: Context, command: Command, role: Role) -> Reply:
     verb = "관리자지정" if role is Role.ADMIN else "관리자해제"
-    parts = command.arg.split()
-    if not parts:
+    try:
+        name, number = split_name_number(command.arg)
+    except InvalidName as error:
+        return Reply().text(str(error)).quick("메뉴", "메뉴")
+    if not name:
         return Reply().text(
             f"이름을 함께 보내 주세요. 예: '{verb} 홍길동' (동명이인은 '{verb} 홍길동 1234')"
         )
-    number = parts.pop() if len(parts) >= 2 else None
-    people = ctx.store.find_users(" ".join(parts))
+    people = ctx.store.find_users(name)
     if number is not None:
         people = [p for p in people if p.member_no == number]
+    who = " ".join(part for part in (name, number) if part)
     if not people:
-        return Reply().text(f"'{command.arg}'(으)로 등록된 사람이 없습니다.").quick("명단", "명단")
+        text = f"{quoted(who, '으로/로')} 등록된 사람이 없습니다."
+        return Reply().text(text).quick("명단", "명단")
     if len(people) > 1:
         numbers = ", ".join(p.member_no or "번호 없음" for p in people)
         return Reply().text(f"같은 이름이 여러 명입니다 ({numbers}). 번호를 붙여 주세요.")
@@ -226,10 +286,10 @@ def _change_role(ctx: Context, command: Command, role: Role) -> Reply:
     outcome = ctx.store.set_role(person.id, role.value)
     title = "관리자" if role is Role.ADMIN else "회원"
     text = {
-        RoleOutcome.OK: f"{person.name}님을 {title}(으)로 바꿨습니다.",
+        RoleOutcome.OK: f"{person.name}님을 {josa(title, '으로/로')} 바꿨습니다.",
         RoleOutcome.UNCHANGED: f"{person.name}님은 이미 {title}입니다.",
         RoleOutcome.LAST_ADMIN: "마지막 관리자는 해제할 수 없습니다. 먼저 다른 관리자를 지정해 주세요.",
-        RoleOutcome.MISSING: f"'{command.arg}'(으)로 등록된 사람이 없습니다.",
+        RoleOutcome.MISSING: f"{quoted(who, '으로/로')} 등록된 사람이 없습니다.",
     }[outcome]
     return Reply().text(text).quick("메뉴", "메뉴")
 
@@ -249,3 +309,37 @@ def roster(ctx: Context, command: Command) -> Reply:
         details = [part for part in (entry.member_no, entry.department) if part]
         lines.append(f"• {entry.name}" + (f" ({', '.join(details)})" if details else ""))
     return paged(ctx, "명단", "\n".join(lines)).quick("설문관리", "설문관리")
+
+
+def release(ctx: Context, command: Command) -> Reply:
+    """등록해제 이름 [번호]: free a roster entry claimed by the wrong Kakao account.
+
+    Answers already given stay with the account that gave them, under the name they were given
+    under; the entry can then be claimed by the right person.
+    """
+    try:
+        name, number = split_name_number(command.arg)
+    except InvalidName as error:
+        return Reply().text(str(error)).quick("명단", "명단")
+    if not name:
+        text = "명단의 이름을 함께 보내 주세요. 예: '등록해제 홍길동' (동명이인은 '등록해제 홍길동 1234')"
+        return Reply().text(text).quick("명단", "명단")
+    result = ctx.store.release_claim(name, number)
+    who = " ".join(part for part in (name, number) if part)
+    if result.outcome is ReleaseOutcome.OK:
+        log.warning(
+            "roster claim released",
+            extra={"by": ctx.registered.id, "entry": who, "released_user_key": result.user_key},
+        )
+        text = (
+            f"명단의 {quoted(who, '을/를')} 등록 해제했습니다. 이제 본인이 "
+            f"{quoted(f'등록 {who}', '으로/로')} 등록할 수 있습니다. 이미 낸 응답은 낸 사람의 "
+            "것으로 남습니다."
+        )
+    else:
+        text = {
+            ReleaseOutcome.NOT_ON_ROSTER: f"명단에 {quoted(who, '이/가')} 없습니다.",
+            ReleaseOutcome.NUMBER_REQUIRED: f"명단에 {who} 이름이 여럿입니다. 번호를 붙여 주세요.",
+            ReleaseOutcome.NOT_CLAIMED: f"명단의 {quoted(who, '은/는')} 등록한 사람이 없습니다.",
+        }[result.outcome]
+    return Reply().text(text).quick("명단", "명단").quick("메뉴", "메뉴")

@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from surveybot.conversation.commands import Command, normalise
+from surveybot.conversation.commands import Command, control_word, normalise
 from surveybot.conversation.context import Context, kst
 from surveybot.conversation.member import answers_text, missing_number, no_survey
-from surveybot.domain import FREE_TEXT_MAX, Answer, Question, QuestionKind, Survey
+from surveybot.domain import FREE_TEXT_MAX, Answer, Question, QuestionKind, Survey, answer_fits
 from surveybot.kakao.reply import Reply
+from surveybot.korean import quoted
 from surveybot.store.base import WriteOutcome
 
 FLOW = "answer"
-FLOW_WORDS = frozenset({"submit", "confirm", "next"})
+# Commands that only mean something inside a flow; they never leave it.
+FLOW_WORDS = frozenset({"submit", "confirm", "next", "back", "stop", "skip", "preview"})
 MAX_QUICK_REPLIES = 10
 ANONYMOUS_NOTICE = (
     "🔒 익명 설문입니다. 응답은 이름과 분리되어 저장되고, 관리자는 누가 참여했는지만 볼 수 있으며 "
@@ -60,58 +62,95 @@ def _intro(survey: Survey) -> str:
 
 
 def on_input(ctx: Context, command: Command | None) -> Reply | None:
-    """Handle a message during the flow; None lets the general router take it."""
-    survey = ctx.store.get_survey(int(ctx.state["survey"]))
+    """Handle a message during the flow; None lets the general router take it.
+
+    While a question is asked, the message is the answer: only a whole message that is a control
+    word (그만, 이전, 건너뛰기; 제출 at the summary) steers, and a quick-reply tap is known by its
+    extra. A choice question lets a general command (설문목록, 참여 2) through when the message
+    is not a choice, keeping the draft; a free-text question takes every message as the text.
+    """
+    number = int(ctx.state["survey"])
+    survey = ctx.store.get_survey(number)
     if survey is None or not survey.is_open(ctx.now):
-        ctx.store.clear_session(ctx.user_key)
-        return no_survey(int(ctx.state["survey"])) if survey is None else _closed_reply(survey)
+        ctx.clear_state()
+        return no_survey(number) if survey is None else _closed_reply(survey)
     step = int(ctx.state["step"])
     if _is_stale_tap(ctx, survey, step):
         return _show_step(survey, ctx.state, "이미 처리된 선택입니다. 지금 질문은 이것입니다.")
-    name = command.name if command else None
-    if name == "stop" or (command is not None and name == "cancel" and not command.arg):
-        ctx.store.clear_session(ctx.user_key)
+    if step < len(survey.questions):
+        # A tap is known by its extra, before any word: an option may be called 그만 or 이전.
+        tapped = _tapped_option(ctx, survey.questions[step])
+        if tapped is not None:
+            return _advance(ctx, survey, step + 1, (step, tapped))
+    word = control_word(ctx.utterance)
+    if word == "stop":
+        ctx.clear_state()
         return Reply().text("응답을 저장하지 않고 나왔습니다.").quick("설문목록", "설문목록")
-    if name == "back":
+    if word == "back":
         return _advance(ctx, survey, max(step - 1, 0), None)
     if step >= len(survey.questions):
-        return _at_summary(ctx, survey, command)
-    return _answer(ctx, survey, step, command)
+        return _at_summary(ctx, survey, word, command)
+    return _answer(ctx, survey, step, word, command)
 
 
 def _is_stale_tap(ctx: Context, survey: Survey, step: int) -> bool:
     if "s" not in ctx.extra:
         return False
-    return bool(ctx.extra.get("s") != survey.id or ctx.extra.get("q") != step)
+    # type() is int: a forged true must not pass as survey 1 or step 1.
+    return not (_whole(ctx.extra.get("s")) == survey.id and _whole(ctx.extra.get("q")) == step)
 
 
-def _answer(ctx: Context, survey: Survey, step: int, command: Command | None) -> Reply | None:
+def _whole(value: object) -> int | None:
+    return value if type(value) is int else None
+
+
+def _answer(
+    ctx: Context, survey: Survey, step: int, word: str | None, command: Command | None
+) -> Reply | None:
     question = survey.questions[step]
-    value = _read_answer(ctx, question, command)
-    if isinstance(value, str) and len(value) > FREE_TEXT_MAX:
-        return _show_step(
-            survey, ctx.state, f"답이 너무 깁니다 ({len(value)}자). {_how_to(question)}"
-        )
-    if value is None:
-        if command is not None and command.name not in FLOW_WORDS | {"skip"}:
-            return None  # a general command such as 설문목록: the draft stays for later
-        hint = "'제출'은 마지막 질문 뒤에 합니다." if command and command.name == "submit" else ""
-        return _show_step(survey, ctx.state, f"답을 이해하지 못했어요. {hint}{_how_to(question)}")
-    return _advance(ctx, survey, step + 1, (step, value))
-
-
-def _read_answer(ctx: Context, question: Question, command: Command | None) -> Answer | None:
-    option = ctx.extra.get("o")
-    if isinstance(option, int) and 0 <= option < len(question.options):
-        return [option] if question.kind is QuestionKind.MULTI else option
-    text = ctx.utterance.strip()
     if question.kind is QuestionKind.TEXT:
-        if command is not None and command.name == "skip":
-            return ""
-        # Words like 확인 or 다음 are ordinary text here; only general commands leave the flow.
-        if (command is not None and command.name not in FLOW_WORDS) or not text:
-            return None
-        return text
+        return _free_text(ctx, survey, step, word)
+    if word == "skip":
+        return _show_step(survey, ctx.state, "이 질문은 건너뛸 수 없습니다. 보기에서 골라 주세요.")
+    value = choice_answer(question, ctx.utterance)
+    if value is not None:
+        return _advance(ctx, survey, step + 1, (step, value))
+    if _general(command, word):
+        return None  # a general command such as 설문목록: the draft stays for later
+    hint = "'제출'은 마지막 질문 뒤에 합니다. " if word == "submit" else ""
+    return _show_step(survey, ctx.state, f"답을 이해하지 못했어요. {hint}{_how_to(question)}")
+
+
+def _general(command: Command | None, word: str | None) -> bool:
+    """A command for the router rather than the flow (취소 alone is not: it has no survey)."""
+    if command is None or word is not None or command.name in FLOW_WORDS:
+        return False
+    return not (command.name == "cancel" and not command.arg)
+
+
+def _free_text(ctx: Context, survey: Survey, step: int, word: str | None) -> Reply:
+    if word == "skip":
+        return _advance(ctx, survey, step + 1, (step, ""))
+    text = ctx.utterance.strip()
+    if not text:
+        return _show_step(survey, ctx.state, f"빈 답은 저장할 수 없어요. {_how_to(survey.questions[step])}")
+    if len(text) > FREE_TEXT_MAX:
+        return _show_step(
+            survey, ctx.state, f"답이 너무 깁니다 ({len(text)}자). {_how_to(survey.questions[step])}"
+        )
+    return _advance(ctx, survey, step + 1, (step, text))
+
+
+def _tapped_option(ctx: Context, question: Question) -> Answer | None:
+    """The option a quick-reply tap names, checked like typed text: a whole number in range."""
+    option = _whole(ctx.extra.get("o"))
+    if option is None or not 0 <= option < len(question.options):
+        return None  # no tap, or a forged one: the message text is read instead
+    return [option] if question.kind is QuestionKind.MULTI else option
+
+
+def choice_answer(question: Question, text: str) -> Answer | None:
+    """A typed answer to a choice question, or None when it is not one."""
     indexes = parse_choices(question, text)
     if indexes is None:
         return None
@@ -157,12 +196,18 @@ def _advance(ctx: Context, survey: Survey, step: int, answer: tuple[int, Answer]
     return _show_step(survey, state, "")
 
 
-def _at_summary(ctx: Context, survey: Survey, command: Command | None) -> Reply | None:
-    if command is None or command.name not in {"submit", "confirm"}:
-        if command is not None:
-            return None
+def _at_summary(
+    ctx: Context, survey: Survey, word: str | None, command: Command | None
+) -> Reply | None:
+    if word not in {"submit", "confirm"}:
+        if _general(command, word):
+            return None  # a general command; the answers wait for 제출
         return _show_step(survey, ctx.state, "'제출'을 보내면 저장됩니다.")
-    answers = tuple(_filled(survey, ctx.state["answers"]))
+    filled = _filled(survey, ctx.state["answers"])
+    answers = tuple(a for a in filled if a is not None)
+    if len(answers) != len(survey.questions):
+        # Never expected (every step is answered before the summary); never submit a gap.
+        return _advance(ctx, survey, filled.index(None), None)
     outcome = ctx.store.submit_response(
         survey.id, ctx.registered, ctx.respondent(survey), answers, ctx.now
     )
@@ -170,6 +215,7 @@ def _at_summary(ctx: Context, survey: Survey, command: Command | None) -> Reply 
         return _closed_reply(survey)
     if outcome is WriteOutcome.MISSING:
         return no_survey(survey.id)
+    ctx.state, ctx.version = {}, None  # the submit ended the session in the same statement
     note = "\n(익명으로 저장되었습니다.)" if survey.anonymous else ""
     return (
         Reply()
@@ -179,10 +225,12 @@ def _at_summary(ctx: Context, survey: Survey, command: Command | None) -> Reply 
     )
 
 
-def _filled(survey: Survey, answers: list[Any]) -> list[Answer]:
+def _filled(survey: Survey, answers: list[Any]) -> list[Answer | None]:
+    """The draft's answers, each checked against its question; None where one does not fit."""
+    drafted = list(answers) + [None] * (len(survey.questions) - len(answers))
     return [
-        ("" if q.kind is QuestionKind.TEXT else []) if a is None else a
-        for q, a in zip(survey.questions, answers, strict=False)
+        a if a is not None and answer_fits(q, a) else None
+        for q, a in zip(survey.questions, drafted, strict=False)
     ]
 
 
@@ -218,11 +266,15 @@ def _question_text(survey: Survey, step: int, question: Question) -> str:
 
 
 def _how_to(question: Question) -> str:
+    words = "('이전' 되돌리기 · '그만' 저장하지 않고 나가기)"
     if question.kind is QuestionKind.MULTI:
-        return "번호나 보기를 보내 주세요. 여러 개는 '1,3'처럼 보냅니다."
+        return f"번호나 보기를 보내 주세요. 여러 개는 '1,3'처럼 보냅니다. {words}"
     if question.kind is QuestionKind.SINGLE:
-        return "번호나 보기를 하나 보내 주세요."
-    return f"답을 {FREE_TEXT_MAX}자 이내로 보내 주세요. 없으면 '건너뛰기'."
+        return f"번호나 보기를 하나 보내 주세요. {words}"
+    return (
+        f"보내는 말이 그대로 답이 됩니다 ({FREE_TEXT_MAX}자 이내). "
+        "'건너뛰기' 건너뛰기 · '이전' 되돌리기 · '그만' 저장하지 않고 나가기"
+    )
 
 
 def _join(preface: str, text: str) -> str:
@@ -232,7 +284,7 @@ def _join(preface: str, text: str) -> str:
 def _closed_reply(survey: Survey) -> Reply:
     return (
         Reply()
-        .text(f"{survey.id}번 설문 '{survey.title}'은 마감되었습니다.")
+        .text(f"{survey.id}번 설문 {quoted(survey.title, '은/는')} 마감되었습니다.")
         .quick("내 응답 보기", f"내응답 {survey.id}")
         .quick("설문목록", "설문목록")
     )

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from surveybot.conversation import admin, answering, creating, member, people
-from surveybot.conversation.commands import Command, parse_command
+from surveybot.conversation.commands import Command, control_word, parse_command
 from surveybot.conversation.context import Context, Handler, Settings
 from surveybot.domain import utcnow
 from surveybot.kakao.reply import Reply
@@ -36,7 +36,10 @@ ADMINS: dict[str, Handler] = {
     "grant": admin.grant,
     "revoke": admin.revoke,
     "roster": admin.roster,
+    "release": admin.release,
 }
+# A paged reply is at most a few hundred pages (a pending list of 10,000 people).
+MAX_PAGE = 10_000
 FlowHandler = Callable[[Context, Command | None], Reply | None]
 FLOWS: dict[str, FlowHandler] = {
     answering.FLOW: answering.on_input,
@@ -75,26 +78,55 @@ class Bot:
             state=dict(session.state) if session else {},
             version=session.version if session else None,
         )
-        command = parse_command(request.utterance)
-        if command is not None and command.name == "next":
-            command = _resume_paging(ctx)
-            if command is None:
-                return Reply().text("더 볼 내용이 없습니다.").quick("메뉴", "메뉴")
-        flow = FLOWS.get(str(ctx.state.get("flow")))
-        if flow is not None and user is not None:
-            reply = flow(ctx, command)
-            if reply is not None:
-                return reply
-        return _route(ctx, command)
+        reply = _dispatch(ctx, parse_command(request.utterance))
+        _remember_paging(ctx)
+        return reply
 
 
-def _resume_paging(ctx: Context) -> Command | None:
-    """다음 carries the paged command and page number in the quick reply's extra."""
-    more, page = ctx.extra.get("more"), ctx.extra.get("page")
-    if not isinstance(more, str) or not isinstance(page, int):
+def _dispatch(ctx: Context, command: Command | None) -> Reply:
+    paging = _paging(ctx)
+    if paging is not None:
+        ctx.page = paging[1]
+        paged_command = parse_command(paging[0])
+        if paged_command is None or paged_command.name == "next":
+            return Reply().text("더 볼 내용이 없습니다.").quick("메뉴", "메뉴")
+        return _route(ctx, paged_command)
+    flow = FLOWS.get(str(ctx.state.get("flow")))
+    if flow is not None and ctx.user is not None:
+        reply = flow(ctx, command)
+        if reply is not None:
+            return reply
+    if command is not None and command.name == "next":
+        return Reply().text("더 볼 내용이 없습니다.").quick("메뉴", "메뉴")
+    return _route(ctx, command)
+
+
+def _paging(ctx: Context) -> tuple[str, int] | None:
+    """The paged command and page a 다음 asks for, or None when this message is not paging.
+
+    A tap of our 다음 quick reply carries both in its extra; a typed 다음 goes on from the page
+    marker the last reply left in the session. Anything else, '다음 주에 가능' included, is not
+    paging: inside an answer it is the answer.
+    """
+    if control_word(ctx.utterance) != "next":
         return None
-    ctx.page = page
-    return parse_command(more)
+    for source in (ctx.extra, ctx.state.get("paging")):
+        if not isinstance(source, dict):
+            continue
+        more, page = source.get("more"), source.get("page")
+        # Values from extra are untrusted: exactly a string and a small whole number.
+        if isinstance(more, str) and type(page) is int and 0 < page <= MAX_PAGE and more:
+            return more, page
+    return None
+
+
+def _remember_paging(ctx: Context) -> None:
+    """Keep the page marker for a typed 다음 only while the last reply is the paged one."""
+    if ctx.next_page is not None:
+        if ctx.state.get("paging") != ctx.next_page:
+            ctx.save_state({**ctx.state, "paging": ctx.next_page})
+    elif "paging" in ctx.state:
+        ctx.forget("paging")
 
 
 def _route(ctx: Context, command: Command | None) -> Reply:

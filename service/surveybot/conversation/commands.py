@@ -30,6 +30,7 @@ ALIASES: dict[str, str] = {
     "관리자해제": "revoke", "revoke": "revoke",
     "명단": "roster", "roster": "roster",
     "관리자인증": "admin_code", "admin-code": "admin_code", "admin code": "admin_code",
+    "등록해제": "release", "release": "release",
     "다음": "next", "next": "next",
     "이전": "back", "back": "back",
     "그만": "stop", "stop": "stop",
@@ -78,6 +79,25 @@ def parse_command(utterance: str) -> Command | None:
         arg = " ".join([glued.group(2), *tokens[1:]])
         return Command(ALIASES[glued.group(1)], arg, rest.strip())
     return None
+
+
+# The words that steer a flow while a person is typing an answer or a survey. Only the whole
+# message counts: '그만' stops, '그만 둘래요' is an answer (issue 7: answers that start with a
+# command word were lost).
+CONTROL_WORDS: dict[str, str] = {
+    "그만": "stop", "stop": "stop",
+    "이전": "back", "back": "back",
+    "건너뛰기": "skip", "skip": "skip",
+    "제출": "submit", "submit": "submit",
+    "확인": "confirm", "confirm": "confirm",
+    "완료": "done", "done": "done", "끝": "done",
+    "다음": "next", "next": "next",
+}  # fmt: skip
+
+
+def control_word(utterance: str) -> str | None:
+    """The control word the whole message is (case and spaces folded), or None."""
+    return CONTROL_WORDS.get(normalise(utterance))
 
 
 def normalise(text: str) -> str:

@@ -23,6 +23,7 @@ class Settings:
     export_ttl_seconds: int = 600
     session_ttl_seconds: int = 1800
     admin_code_tries_per_hour: int = 5
+    admin_code_tries_per_hour_total: int = 20  # wrong codes per hour for the whole bot
 
 
 @dataclass(slots=True)
@@ -37,6 +38,9 @@ class Context:
     state: dict[str, Any] = field(default_factory=dict)
     version: int | None = None  # of the stored session; None when there is none
     page: int = 0
+    # Set by `paged` when the reply has a next page: the bot then remembers it in the session so
+    # that a typed 다음 pages only right after a paged reply.
+    next_page: dict[str, Any] | None = None
 
     @property
     def registered(self) -> User:
@@ -50,21 +54,60 @@ class Context:
         The hash keeps one response per person (so it can be replaced or withdrawn) while the
         stored row names nobody; only a holder of SECRET_KEY could recompute it.
         """
-        if not survey.anonymous:
+        return self.respondent_key(survey.id, survey.anonymous)
+
+    def respondent_key(self, survey_id: int, anonymous: bool) -> str:
+        if not anonymous:
             return f"u:{self.registered.id}"
-        message = f"anon:{survey.id}:{self.registered.user_key}".encode()
+        message = f"anon:{survey_id}:{self.registered.user_key}".encode()
         return "a:" + hmac.new(self.settings.secret_key, message, hashlib.sha256).hexdigest()[:40]
 
     def save_state(self, state: dict[str, Any]) -> bool:
         """Store the conversation state; False when a concurrent request changed it first."""
         expires = self.now.timestamp() + self.settings.session_ttl_seconds
-        return self.store.save_session(
+        version = self.store.save_session(
             self.user_key,
             state,
             self.version,
             datetime.fromtimestamp(expires, self.now.tzinfo),
             self.now,
         )
+        if version is None:
+            return False
+        self.state, self.version = dict(state), version
+        return True
+
+    def clear_state(self) -> None:
+        """End the conversation: no flow, no pending confirmation, no paging."""
+        self.store.clear_session(self.user_key)
+        self.state, self.version = {}, None
+
+    def ask_confirmation(self, action: str, survey: Survey) -> bool:
+        """Remember that `action` on `survey` awaits its 확인 command (삭제확인, 취소확인).
+
+        A confirmation command is honoured only while this is pending, so a typed or forged
+        삭제확인 without the question first does nothing.
+        """
+        pending = {"action": action, "survey": survey.id, "anonymous": survey.anonymous}
+        return self.save_state({**self.state, "confirm": pending})
+
+    def pending_confirmation(self, action: str, survey_id: int) -> dict[str, Any] | None:
+        pending = self.state.get("confirm")
+        if not isinstance(pending, dict):
+            return None
+        if pending.get("action") != action or pending.get("survey") != survey_id:
+            return None
+        return pending
+
+    def forget(self, key: str) -> None:
+        """Drop one part of the state (a used confirmation, an old page marker)."""
+        if key not in self.state:
+            return
+        rest = {k: v for k, v in self.state.items() if k != key}
+        if rest:
+            self.save_state(rest)
+        else:
+            self.clear_state()
 
 
 Handler = Callable[[Context, Command], Reply]
@@ -80,7 +123,8 @@ def paged(ctx: Context, command_text: str, text: str) -> Reply:
     reply = Reply().text(body)
     if index + 1 < len(pages):
         label = f"다음 ({index + 2}/{len(pages)})"
-        reply.quick(label, "다음", {"more": command_text, "page": index + 1})
+        ctx.next_page = {"more": command_text, "page": index + 1}
+        reply.quick(label, "다음", ctx.next_page)
     return reply
 
 

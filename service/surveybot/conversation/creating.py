@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from surveybot.conversation.commands import Command, normalise
+from surveybot.conversation.commands import Command, control_word, normalise
 from surveybot.conversation.context import Context, kst, paged
 from surveybot.conversation.people import admin_only
 from surveybot.conversation.survey_text import (
@@ -25,10 +25,10 @@ from surveybot.conversation.survey_text import (
 )
 from surveybot.domain import QUESTIONS_MAX, Question, QuestionKind, SurveyDraft
 from surveybot.kakao.reply import Reply
+from surveybot.korean import quoted
 
 FLOW = "create"
 STAGES = ("title", "description", "questions", "deadline", "anonymous", "preview")
-DONE_WORDS = {"완료", "done", "끝"}
 YES = {"예", "네", "yes", "y", "익명", "anonymous"}
 NO = {"아니오", "아니요", "no", "n", "실명"}
 
@@ -40,6 +40,15 @@ Q 선호 메뉴 (복수) / 한식, 중식, 양식
 Q 건의사항
 마감 2026-12-10 18:00
 익명"""
+
+# Which words still work at each stage; everything else typed there is the value asked for.
+WORDS = {
+    "title": "('그만' 만들기 취소)",
+    "description": "('건너뛰기' 설명 없이 · '이전' 되돌리기 · '그만' 만들기 취소)",
+    "questions": "('완료' 질문 끝 · '이전' 마지막 질문 지우기 · '그만' 만들기 취소)",
+    "deadline": "('건너뛰기' 마감 없이 · '이전' 되돌리기 · '그만' 만들기 취소)",
+    "anonymous": "('예' · '아니오' · '이전' 되돌리기 · '그만' 만들기 취소)",
+}
 
 PROMPTS = {
     "title": "설문 제목을 보내 주세요 (50자 이내).",
@@ -67,45 +76,52 @@ def start(ctx: Context, command: Command) -> Reply:
     ctx.save_state({"flow": FLOW, "stage": "title", "key": key, "draft": {"questions": []}})
     text = (
         "새 설문을 만듭니다. 언제든 '그만'으로 나갈 수 있습니다.\n\n"
-        f"한 번에 만들려면 이렇게 보내도 됩니다:\n{EXAMPLE}\n\n{PROMPTS['title']}"
+        f"한 번에 만들려면 이렇게 보내도 됩니다:\n{EXAMPLE}\n\n{PROMPTS['title']}\n{WORDS['title']}"
     )
     return Reply().text(text).quick("그만", "그만")
 
 
 def on_input(ctx: Context, command: Command | None) -> Reply | None:
-    """Handle a message during creation; None lets the general router take it."""
-    name = command.name if command else None
-    if name in {"menu", "create"}:
-        return None  # the menu keeps the draft; 설문만들기 starts over
-    if name == "stop" or (command is not None and name == "cancel" and not command.arg):
-        ctx.store.clear_session(ctx.user_key)
+    """Handle a message during creation; None lets the general router take it.
+
+    While a title, description, question, deadline or the anonymity is asked, the message is
+    that value: only a whole message that is a control word steers (그만, 이전, and where the
+    prompt offers them 건너뛰기, 완료, 예/아니오). 설문만들기 starts over. At the preview, which
+    asks for nothing typed, other commands go to the router and the draft waits.
+    """
+    if command is not None and command.name == "create":
+        return None  # 설문만들기 starts over, in one message if it carries the survey
+    word = control_word(ctx.utterance)
+    if word == "stop":
+        ctx.clear_state()
         return Reply().text("설문 만들기를 그만두었습니다.").quick("메뉴", "메뉴")
     if not ctx.registered.is_admin:
-        ctx.store.clear_session(ctx.user_key)
+        ctx.clear_state()
         return admin_only(ctx, command or Command("create"))
     stage = str(ctx.state["stage"])
-    if name == "back":
+    if word == "back":
         return _go_back(ctx, stage)
     if stage == "preview":
-        return _at_preview(ctx, command)
+        return _at_preview(ctx, word, command)
     try:
-        return _STAGE_HANDLERS[stage](ctx, ctx.utterance.strip(), command)
+        return _STAGE_HANDLERS[stage](ctx, ctx.utterance.strip(), word)
     except SurveyTextError as error:
         return _prompt(stage, f"{error.message}\n\n")
 
 
-def _title(ctx: Context, text: str, command: Command | None) -> Reply:
+def _title(ctx: Context, text: str, word: str | None) -> Reply:
+    if word == "skip":
+        return _prompt("title", "제목은 건너뛸 수 없습니다.\n\n")
     return _next(ctx, "description", title=check_title(text))
 
 
-def _description(ctx: Context, text: str, command: Command | None) -> Reply:
-    skip = command is not None and command.name == "skip"
-    return _next(ctx, "questions", description="" if skip else check_description(text))
+def _description(ctx: Context, text: str, word: str | None) -> Reply:
+    return _next(ctx, "questions", description="" if word == "skip" else check_description(text))
 
 
-def _question(ctx: Context, text: str, command: Command | None) -> Reply:
+def _question(ctx: Context, text: str, word: str | None) -> Reply:
     questions = list(ctx.state["draft"].get("questions", []))
-    if normalise(text) in DONE_WORDS or (command is not None and command.name == "confirm"):
+    if word in {"done", "confirm"}:
         if not questions:
             return _prompt("questions", "질문이 하나 이상 있어야 합니다.\n\n")
         return _next(ctx, "deadline")
@@ -115,20 +131,20 @@ def _question(ctx: Context, text: str, command: Command | None) -> Reply:
     return _next(ctx, stage, preface=preface, questions=questions)
 
 
-def _deadline(ctx: Context, text: str, command: Command | None) -> Reply:
-    if (command is not None and command.name == "skip") or normalise(text) in {"없음", "none"}:
+def _deadline(ctx: Context, text: str, word: str | None) -> Reply:
+    if word == "skip" or normalise(text) in {"없음", "none"}:
         return _next(ctx, "anonymous", deadline=None)
     return _next(ctx, "anonymous", deadline=parse_deadline(text, ctx.now).isoformat())
 
 
-def _anonymous(ctx: Context, text: str, command: Command | None) -> Reply:
+def _anonymous(ctx: Context, text: str, word: str | None) -> Reply:
     answer = normalise(text)
     if answer not in YES | NO:
         return _prompt("anonymous", "'예' 또는 '아니오'로 답해 주세요.\n\n")
     return _next(ctx, "preview", anonymous=answer in YES)
 
 
-_STAGE_HANDLERS: dict[str, Callable[[Context, str, Command | None], Reply]] = {
+_STAGE_HANDLERS: dict[str, Callable[[Context, str, str | None], Reply]] = {
     "title": _title,
     "description": _description,
     "questions": _question,
@@ -159,7 +175,7 @@ def _go_back(ctx: Context, stage: str) -> Reply:
 
 
 def _prompt(stage: str, preface: str) -> Reply:
-    reply = Reply().text(preface + PROMPTS[stage])
+    reply = Reply().text(f"{preface}{PROMPTS[stage]}\n\n{WORDS[stage]}")
     if stage in {"description", "deadline"}:
         reply.quick("건너뛰기", "건너뛰기")
     if stage == "questions":
@@ -169,20 +185,18 @@ def _prompt(stage: str, preface: str) -> Reply:
     return reply.quick("이전", "이전").quick("그만", "그만")
 
 
-def _at_preview(ctx: Context, command: Command | None) -> Reply | None:
+def _at_preview(ctx: Context, word: str | None, command: Command | None) -> Reply | None:
     draft = draft_from_json(ctx.state["draft"])
-    if command is not None and command.name == "preview":
-        return _preview(ctx, draft)
-    if command is None or command.name != "confirm":
-        if command is not None:
-            return None
-        return _preview(ctx, draft)
+    if word != "confirm":
+        general = command is not None and word is None and command.name != "preview"
+        return None if general else _preview(ctx, draft)
     survey = ctx.store.create_survey(draft, ctx.registered.id, str(ctx.state["key"]), ctx.now)
-    ctx.store.clear_session(ctx.user_key)
+    ctx.clear_state()
     return (
         Reply()
         .text(
-            f"설문 {survey.id} '{survey.title}'을 게시했습니다. 회원은 '참여 {survey.id}'로 응답합니다."
+            f"설문 {survey.id} {quoted(survey.title, '을/를')} 게시했습니다. "
+            f"회원은 {quoted(f'참여 {survey.id}', '으로/로')} 응답합니다."
         )
         .quick(f"결과 {survey.id}", f"결과 {survey.id}")
         .quick(f"미응답 {survey.id}", f"미응답 {survey.id}")

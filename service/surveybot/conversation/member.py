@@ -6,6 +6,7 @@ from surveybot.conversation.commands import Command
 from surveybot.conversation.context import Context, kst, paged
 from surveybot.domain import Answer, Question, QuestionKind, Survey
 from surveybot.kakao.reply import Reply
+from surveybot.korean import quoted
 from surveybot.store.base import WriteOutcome
 
 
@@ -83,7 +84,7 @@ def answer_label(question: Question, value: Answer) -> str:
 
 
 def cancel(ctx: Context, command: Command) -> Reply:
-    """Ask before withdrawing: the withdrawal itself is 취소확인 n."""
+    """Ask before withdrawing: the withdrawal itself is 취소확인 n, honoured only after this."""
     number = command.number
     if number is None:
         return missing_number("취소")
@@ -92,8 +93,10 @@ def cancel(ctx: Context, command: Command) -> Reply:
         return no_survey(number)
     if not survey.is_open(ctx.now):
         return Reply().text(f"{survey.id}번 설문은 마감되어 응답을 철회할 수 없습니다.")
+    ctx.ask_confirmation("cancel", survey)
     text = (
-        f"{survey.id}번 설문 '{survey.title}'의 내 응답을 철회할까요? 철회하면 되돌릴 수 없습니다."
+        f"{survey.id}번 설문 '{survey.title}'의 내 응답을 철회할까요? "
+        "철회하면 되돌릴 수 없습니다."
     )
     return (
         Reply()
@@ -107,22 +110,23 @@ def confirm_cancel(ctx: Context, command: Command) -> Reply:
     number = command.number
     if number is None:
         return missing_number("취소확인")
-    survey = ctx.store.get_survey(number)
-    if survey is None:
-        return no_survey(number)
-    outcome = ctx.store.withdraw_response(
-        survey.id, ctx.registered, ctx.respondent(survey), ctx.now
-    )
+    pending = ctx.pending_confirmation("cancel", number)
+    if pending is None:
+        # Only right after 취소 n: a stray or forged 취소확인 withdraws nothing.
+        text = f"철회하려면 먼저 {quoted(f'취소 {number}', '을/를')} 보내 주세요."
+        return Reply().text(text).quick(f"취소 {number}", f"취소 {number}")
+    respondent = ctx.respondent_key(number, bool(pending.get("anonymous")))
+    outcome = ctx.store.withdraw_response(number, ctx.registered, respondent, ctx.now)
+    ctx.forget("confirm")
     if outcome is WriteOutcome.CLOSED:
-        return Reply().text(f"{survey.id}번 설문은 마감되어 응답을 철회할 수 없습니다.")
+        return Reply().text(f"{number}번 설문은 마감되어 응답을 철회할 수 없습니다.")
     if outcome is WriteOutcome.MISSING:
-        # Also what a double-tapped confirmation sees: the answer is already gone.
-        text = f"{survey.id}번 설문에 철회할 응답이 없습니다."
+        text = f"{number}번 설문에 철회할 응답이 없습니다."
     else:
-        text = f"{survey.id}번 설문 응답을 철회했습니다."
+        text = f"{number}번 설문 응답을 철회했습니다."
     return (
         Reply()
         .text(text)
-        .quick(f"다시 참여 {survey.id}", f"참여 {survey.id}")
+        .quick(f"다시 참여 {number}", f"참여 {number}")
         .quick("설문목록", "설문목록")
     )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from datetime import timedelta
 
 from surveybot.conversation.commands import Command
 from surveybot.conversation.context import Context
-from surveybot.domain import MEMBER_NO_MAX, NAME_MAX, Role
+from surveybot.domain import Role
 from surveybot.kakao.reply import Reply
+from surveybot.names import InvalidName, split_name_number
 from surveybot.store.base import RegisterOutcome, RoleOutcome
+
+log = logging.getLogger("surveybot.people")
 
 REGISTER_HINT = "'등록 홍길동' 처럼 이름을 보내 주세요. 명단에 번호가 있으면 '등록 홍길동 1234'."
 
@@ -26,7 +30,8 @@ ADMIN_HELP = """\
 • 설문관리 — 모든 설문과 응답 수
 • 결과 <번호> · 미응답 <번호> · 다운로드 <번호>
 • 마감 <번호> · 재개 <번호> · 삭제 <번호>
-• 관리자지정 <이름> · 관리자해제 <이름> · 명단"""
+• 관리자지정 <이름> · 관리자해제 <이름> · 명단
+• 등록해제 <이름> — 잘못 등록된 명단 항목 풀기"""
 
 
 def menu(ctx: Context, command: Command) -> Reply:
@@ -49,13 +54,12 @@ def menu(ctx: Context, command: Command) -> Reply:
 
 def register(ctx: Context, command: Command) -> Reply:
     """Register or rename; with a roster the name (and number) must match an entry."""
-    parts = command.arg.split()
-    member_no = parts.pop() if len(parts) >= 2 and any(c.isdigit() for c in parts[-1]) else None
-    name = " ".join(parts)
+    try:
+        name, member_no = split_name_number(command.arg)
+    except InvalidName as error:
+        return Reply().text(f"{error}\n{REGISTER_HINT}").quick("도움말", "도움말")
     if not name:
         return Reply().text(f"이름이 없습니다.\n{REGISTER_HINT}").quick("도움말", "도움말")
-    if len(name) > NAME_MAX or (member_no is not None and len(member_no) > MEMBER_NO_MAX):
-        return Reply().text(f"이름과 번호는 {NAME_MAX}자까지입니다.").quick("도움말", "도움말")
     result = ctx.store.register(ctx.user_key, name, member_no)
     if result.outcome is RegisterOutcome.OK and result.user is not None:
         user = result.user
@@ -71,6 +75,9 @@ _REGISTER_REFUSALS = {
     RegisterOutcome.NUMBER_REQUIRED: "명단의 번호도 함께 보내 주세요. 예: '등록 홍길동 1234'",
     RegisterOutcome.CLAIMED: "이 명단 항목은 이미 다른 카카오 계정이 등록했습니다. 관리자에게 "
     "문의해 주세요.",
+    # Moving to another entry would move this person's answers under another name.
+    RegisterOutcome.HAS_CLAIM: "이미 명단의 다른 사람으로 등록되어 있어 바꿀 수 없습니다. 잘못 "
+    "등록했다면 관리자에게 '등록해제 <이름>'을 요청해 주세요.",
 }
 
 
@@ -98,12 +105,20 @@ def admin_code(ctx: Context, command: Command) -> Reply:
     if settings.admin_code is None:
         return Reply().text("관리자 코드가 설정되어 있지 않습니다. 운영자에게 문의해 주세요.")
     since = ctx.now - timedelta(hours=1)
-    failures = ctx.store.count_admin_code_failures(ctx.user_key, since)
-    if failures >= settings.admin_code_tries_per_hour:
+    failures, everyone = ctx.store.count_admin_code_failures(ctx.user_key, since)
+    # Per person and for the whole bot: many Kakao accounts must not multiply the guesses.
+    if (
+        failures >= settings.admin_code_tries_per_hour
+        or everyone >= settings.admin_code_tries_per_hour_total
+    ):
+        log.warning("admin code locked", extra={"user_key": ctx.user_key, "failures": everyone})
         return Reply().text("틀린 시도가 많아 잠시 막혔습니다. 한 시간 뒤에 다시 해 주세요.")
     # Constant-time comparison: the code is a password.
     if not hmac.compare_digest(command.arg.encode(), settings.admin_code.encode()):
         ctx.store.record_admin_code_failure(ctx.user_key, ctx.now)
+        log.warning(
+            "wrong admin code", extra={"user_key": ctx.user_key, "failures": everyone + 1}
+        )
         left = settings.admin_code_tries_per_hour - failures - 1
         return Reply().text(f"코드가 올바르지 않습니다. (남은 시도 {left}회)").quick("메뉴", "메뉴")
     outcome = ctx.store.set_role(user.id, Role.ADMIN.value)

@@ -161,6 +161,9 @@ def parse_deadline(text: str, now: datetime, line: int = 0) -> datetime:
         local = datetime(year, month, day, hour, minute, tzinfo=KST)
     except ValueError:
         raise SurveyTextError("없는 날짜나 시각입니다.", line) from None
+    if year <= now.year - 1:
+        # Also spares datetime an overflow: 0001-01-01 in Korea is before year 1 in UTC.
+        raise SurveyTextError("마감 시각이 이미 지났습니다.", line)
     deadline = local.astimezone(UTC)
     if deadline <= now:
         raise SurveyTextError("마감 시각이 이미 지났습니다.", line)

@@ -34,17 +34,38 @@ class StoreUnavailable(Exception):
     """The database could not be reached or did not answer in time."""
 
 
+class InvalidAnswers(ValueError):
+    """The database refused answers that do not fit the survey's questions (migration 0002).
+
+    The conversation checks every answer first, so this means a bug, and it must be loud.
+    """
+
+
 class RegisterOutcome(enum.StrEnum):
     OK = "ok"
     NOT_ON_ROSTER = "not_on_roster"  # a roster exists and no entry has that name (and number)
     NUMBER_REQUIRED = "number_required"  # the matching entries have numbers; none was given
     CLAIMED = "claimed"  # the entry belongs to another Kakao user
+    HAS_CLAIM = "has_claim"  # this Kakao user holds another entry; only an admin can release it
 
 
 @dataclass(frozen=True, slots=True)
 class RegisterResult:
     outcome: RegisterOutcome
     user: User | None = None
+
+
+class ReleaseOutcome(enum.StrEnum):
+    OK = "ok"
+    NOT_ON_ROSTER = "not_on_roster"
+    NUMBER_REQUIRED = "number_required"  # several entries have that name; say which number
+    NOT_CLAIMED = "not_claimed"
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseResult:
+    outcome: ReleaseOutcome
+    user_key: str | None = None  # whose claim was released
 
 
 class WriteOutcome(enum.StrEnum):
@@ -104,7 +125,9 @@ class Store(Protocol):
         """Change a role; never leaves the bot without an admin."""
         ...
 
-    def count_admin_code_failures(self, user_key: str, since: datetime) -> int: ...
+    def count_admin_code_failures(self, user_key: str, since: datetime) -> tuple[int, int]:
+        """Wrong admin codes since `since`: (this person's, everyone's)."""
+        ...
 
     def record_admin_code_failure(self, user_key: str, at: datetime) -> None: ...
 
@@ -114,6 +137,10 @@ class Store(Protocol):
         ...
 
     def roster_status(self) -> RosterStatus: ...
+
+    def release_claim(self, name: str, member_no: str | None) -> ReleaseResult:
+        """Free the roster entry of that name (and number) from the Kakao user who claimed it."""
+        ...
 
     def list_roster(self) -> list[tuple[RosterEntry, str | None]]:
         """Every entry with the Kakao user key that claimed it, if any."""
@@ -127,10 +154,11 @@ class Store(Protocol):
         expected_version: int | None,
         expires_at: datetime,
         now: datetime,
-    ) -> bool:
+    ) -> int | None:
         """Write state if nobody changed it since `expected_version` (None: there was none).
 
-        Returns False when another request got there first, which is how a double tap shows.
+        Returns the new version, or None when another request got there first, which is how a
+        double tap shows.
         """
         ...
 
@@ -178,7 +206,9 @@ class Store(Protocol):
         """Save or replace this person's answers while the survey is open, and end the session.
 
         `respondent` is the unique key of the response: tied to the user for named surveys and a
-        keyed hash for anonymous ones, whose responses keep neither the user nor a time.
+        keyed hash for anonymous ones, whose responses keep neither the user nor a time. Named
+        responses keep the name and number the user had, so a later rename relabels nothing.
+        Raises InvalidAnswers when the answers do not fit the questions.
         """
         ...
 

@@ -34,6 +34,7 @@ from surveybot.store import migrate as migrations
 from surveybot.store import postgres_sql
 from surveybot.store import postgres_sql as q
 from surveybot.store.base import (
+    InvalidAnswers,
     RegisterOutcome,
     RegisterResult,
     RoleOutcome,
@@ -73,9 +74,11 @@ class PostgresStore(SqlStoreBase):
         pool_max: int = 4,
         connect_timeout: float = 2.0,
         statement_timeout_ms: int = 2000,
+        export_statement_timeout_ms: int = 600_000,
         migrations_dir: str | Path | None = None,
     ) -> None:
         self.url = url
+        self._export_statement_timeout_ms = export_statement_timeout_ms
         self._migrations_dir = migrations_dir
         self._checking = threading.Lock()
         self._pool: ConnectionPool[Conn] = ConnectionPool(
@@ -180,8 +183,12 @@ class PostgresStore(SqlStoreBase):
         conn.execute(q.LOCK_ROSTER_NAME, {"name": name})
         # A new statement after the lock: it sees any claim committed while we waited.
         rows = conn.execute(q.ROSTER_CANDIDATES, {"name": name}).fetchall()
+        claim = conn.execute(q.USER_CLAIM, base).fetchone()
         outcome, entry = choose_roster_entry(
-            [RosterCandidate(*row) for row in rows], member_no, user_key
+            [RosterCandidate(*row) for row in rows],
+            member_no,
+            user_key,
+            None if claim is None else claim[0],
         )
         if entry is None:
             return outcome
@@ -245,7 +252,7 @@ class PostgresStore(SqlStoreBase):
         expected_version: int | None,
         expires_at: datetime,
         now: datetime,
-    ) -> bool:
+    ) -> int | None:
         params: dict[str, Any] = {
             "user_key": user_key,
             "state": Jsonb(state),
@@ -257,7 +264,8 @@ class PostgresStore(SqlStoreBase):
                 cur = conn.execute(q.SESSION_INSERT, {**params, "now": to_utc(now)})
             else:
                 cur = conn.execute(q.SESSION_UPDATE, {**params, "expected": expected_version})
-            return cur.rowcount == 1
+            row = cur.fetchone()
+        return None if row is None else int(row[0])
 
     def clear_session(self, user_key: str) -> None:
         with self._connection() as conn:
@@ -314,10 +322,15 @@ class PostgresStore(SqlStoreBase):
             "respondent": respondent,
             "user_id": user.id,
             "user_key": user.user_key,
+            "name": user.name,
+            "member_no": user.member_no,
             "answers": Jsonb(encode_answers(answers)),
             "now": to_utc(now),
         }
-        exists, saved = self._one(q.SUBMIT, params)
+        try:
+            exists, saved = self._one(q.SUBMIT, params)
+        except psycopg.errors.CheckViolation as exc:
+            raise InvalidAnswers(str(exc)) from exc
         if saved:
             return WriteOutcome.OK
         return WriteOutcome.CLOSED if exists else WriteOutcome.MISSING
@@ -346,8 +359,9 @@ class PostgresStore(SqlStoreBase):
             head = conn.execute(q.RESULTS_HEAD, params).fetchone()
             if head is None:
                 return None
+            survey = self._survey(head)
+            params["by_text"] = survey.anonymous
             rows = conn.execute(q.RESULTS_AGGREGATE, params).fetchall()
-        survey = self._survey(head)
         return build_results(survey, int(head[SURVEY_WIDTH]), int(head[SURVEY_WIDTH + 1]), rows)
 
     def pending(self, survey_id: int) -> list[PendingPerson] | None:
@@ -365,6 +379,10 @@ class PostgresStore(SqlStoreBase):
     def export_rows(self, survey_id: int) -> Iterator[Iterator[ExportRow]]:
         params = {"survey_id": survey_id}
         with self._connection() as conn, conn.transaction():
+            # The pool's statement timeout is a chat reply's budget; a FETCH over a large survey
+            # may need more. set_config(..., true) is SET LOCAL: it ends with this transaction.
+            timeout = {"ms": str(self._export_statement_timeout_ms)}
+            conn.execute("SELECT set_config('statement_timeout', %(ms)s, true)", timeout)
             found = conn.execute(q.SURVEY_ANONYMOUS, params).fetchone()
             anonymous = found is None or bool(found[0])
             # A named (server-side) cursor fetches EXPORT_BATCH rows at a time.

@@ -24,6 +24,7 @@ WHERE u.name = %(text)s OR u.user_key = %(text)s ORDER BY u.name, u.id
 LIST_ADMINS = f"SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.role = 'admin' ORDER BY u.name, u.id"
 
 ROSTER_EXISTS = "SELECT EXISTS (SELECT 1 FROM roster)"
+USER_CLAIM = "SELECT roster_id FROM users WHERE user_key = %(user_key)s"
 # Locking the entries of a name makes two people claiming the same entry take turns.
 LOCK_ROSTER_NAME = "SELECT id FROM roster WHERE name = %(name)s ORDER BY id FOR UPDATE"
 ROSTER_CANDIDATES = """
@@ -50,9 +51,15 @@ ROLE_ROWS = """
 SELECT id, role FROM users WHERE role = 'admin' OR id = %(user_id)s ORDER BY id FOR UPDATE
 """
 SET_ROLE = "UPDATE users SET role = %(role)s, updated_at = now() WHERE id = %(user_id)s"
+RELEASE_CLAIM = """
+UPDATE users SET roster_id = NULL, updated_at = now() WHERE roster_id = %(roster_id)s
+RETURNING user_key
+"""
 
+# This person's failures and everyone's: the code is also limited for the whole bot.
 COUNT_FAILURES = """
-SELECT count(*) FROM admin_code_failures WHERE user_key = %(user_key)s AND at >= %(since)s
+SELECT count(*) FILTER (WHERE user_key = %(user_key)s), count(*)
+FROM admin_code_failures WHERE at >= %(since)s
 """
 RECORD_FAILURE = "INSERT INTO admin_code_failures (user_key, at) VALUES (%(user_key)s, %(at)s)"
 
@@ -76,10 +83,12 @@ VALUES (%(user_key)s, %(state)s, 1, %(expires_at)s)
 ON CONFLICT (user_key) DO UPDATE SET
     state = excluded.state, version = s.version + 1, expires_at = excluded.expires_at
 WHERE s.expires_at <= %(now)s
+RETURNING version
 """
 SESSION_UPDATE = """
 UPDATE sessions SET state = %(state)s, version = version + 1, expires_at = %(expires_at)s
 WHERE user_key = %(user_key)s AND version = %(expected)s
+RETURNING version
 """
 SESSION_DELETE = "DELETE FROM sessions WHERE user_key = %(user_key)s"
 
@@ -99,7 +108,7 @@ RETURNING id, title, description, questions, deadline_at, anonymous, closed_at, 
 _LISTING = f"""
 SELECT {SURVEY_COLUMNS},
     (SELECT count(*) FROM responses x WHERE x.survey_id = s.id),
-    EXISTS (SELECT 1 FROM participants p WHERE p.survey_id = s.id AND p.user_id = %(user_id)s)
+    EXISTS (SELECT 1 FROM took_part p WHERE p.survey_id = s.id AND p.user_id = %(user_id)s)
 FROM surveys s
 """
 # The members' list shows no counts: counting every survey's responses on each 설문목록 is a scan
@@ -107,7 +116,7 @@ FROM surveys s
 LIST_OPEN = f"""
 SELECT {SURVEY_COLUMNS},
     0,
-    EXISTS (SELECT 1 FROM participants p WHERE p.survey_id = s.id AND p.user_id = %(user_id)s)
+    EXISTS (SELECT 1 FROM took_part p WHERE p.survey_id = s.id AND p.user_id = %(user_id)s)
 FROM surveys s
 WHERE s.closed_at IS NULL AND (s.deadline_at IS NULL OR s.deadline_at > %(now)s)
 ORDER BY s.id DESC
@@ -140,25 +149,38 @@ target AS (
     SELECT id, anonymous, {OPEN} AS is_open FROM surveys WHERE id = %(survey_id)s
 )"""
 # Check open, save or replace, record participation, end the session: one round trip. A refused
-# submit changes nothing because every write depends on is_open. Anonymous rows keep no who/when.
+# submit changes nothing because every write depends on is_open. Anonymous rows keep no who/when,
+# and their participation joins the survey's unordered set (anonymous_participation, migration
+# 0002) instead of a row of its own whose xmin and position would match the response's.
 SUBMIT = f"""
 WITH {_TARGET},
 saved AS (
-    INSERT INTO responses AS x (survey_id, respondent, user_id, answers, submitted_at)
+    INSERT INTO responses AS x
+        (survey_id, respondent, user_id, answers, submitted_at, answered_as, answered_no)
     SELECT id, %(respondent)s::text,
         CASE WHEN anonymous THEN NULL ELSE %(user_id)s::bigint END,
         %(answers)s::jsonb,
-        CASE WHEN anonymous THEN NULL ELSE %(now)s::timestamptz END
+        CASE WHEN anonymous THEN NULL ELSE %(now)s::timestamptz END,
+        CASE WHEN anonymous THEN NULL ELSE %(name)s::text END,
+        CASE WHEN anonymous THEN NULL ELSE %(member_no)s::text END
     FROM target WHERE is_open
     ON CONFLICT (survey_id, respondent) DO UPDATE SET
         user_id = excluded.user_id, answers = excluded.answers,
-        submitted_at = excluded.submitted_at
+        submitted_at = excluded.submitted_at, answered_as = excluded.answered_as,
+        answered_no = excluded.answered_no
     RETURNING 1
 ),
-took_part AS (
+named_part AS (
     INSERT INTO participants (survey_id, user_id)
-    SELECT id, %(user_id)s::bigint FROM target WHERE is_open
+    SELECT id, %(user_id)s::bigint FROM target WHERE is_open AND NOT anonymous
     ON CONFLICT DO NOTHING
+),
+anonymous_part AS (
+    INSERT INTO anonymous_participation AS a (survey_id, user_ids)
+    SELECT id, ARRAY[%(user_id)s::bigint] FROM target WHERE is_open AND anonymous
+    ON CONFLICT (survey_id) DO UPDATE SET user_ids = (
+        SELECT array_agg(DISTINCT v ORDER BY v) FROM unnest(a.user_ids || excluded.user_ids) v)
+    WHERE NOT a.user_ids @> excluded.user_ids
 ),
 ended AS (
     DELETE FROM sessions
@@ -174,9 +196,13 @@ gone AS (
       AND EXISTS (SELECT 1 FROM target WHERE is_open)
     RETURNING 1
 ),
-left_survey AS (
+left_named AS (
     DELETE FROM participants
     WHERE survey_id = %(survey_id)s AND user_id = %(user_id)s AND EXISTS (SELECT 1 FROM gone)
+),
+left_anonymous AS (
+    UPDATE anonymous_participation SET user_ids = array_remove(user_ids, %(user_id)s::bigint)
+    WHERE survey_id = %(survey_id)s AND EXISTS (SELECT 1 FROM gone)
 )
 SELECT EXISTS (SELECT 1 FROM target), coalesce((SELECT is_open FROM target), false),
     EXISTS (SELECT 1 FROM gone)
@@ -221,7 +247,10 @@ UNION ALL
 SELECT 't', q, NULL, count(*), NULL, 0 FROM texts GROUP BY q
 UNION ALL
 SELECT 'l', q, NULL, NULL, txt, rn FROM (
-    SELECT q, txt, row_number() OVER (PARTITION BY q ORDER BY rid DESC) AS rn FROM texts
+    -- Anonymous surveys list texts in text order: submission order would help re-link them.
+    SELECT q, txt, row_number() OVER (
+        PARTITION BY q ORDER BY CASE WHEN %(by_text)s THEN txt END, rid DESC) AS rn
+    FROM texts
 ) AS ranked WHERE rn <= %(latest)s
 ORDER BY 1, 2, 6
 """
@@ -232,22 +261,22 @@ SELECT r.name, r.member_no, r.department, u.id IS NOT NULL
 FROM roster r LEFT JOIN users u ON u.roster_id = r.id
 WHERE u.id IS NULL
    OR NOT EXISTS (
-       SELECT 1 FROM participants p WHERE p.survey_id = %(survey_id)s AND p.user_id = u.id)
+       SELECT 1 FROM took_part p WHERE p.survey_id = %(survey_id)s AND p.user_id = u.id)
 ORDER BY r.name, coalesce(r.member_no, ''), r.id
 """
 PENDING_USERS = """
 SELECT u.name, u.member_no, u.department, true
 FROM users u
 WHERE NOT EXISTS (
-    SELECT 1 FROM participants p WHERE p.survey_id = %(survey_id)s AND p.user_id = u.id)
+    SELECT 1 FROM took_part p WHERE p.survey_id = %(survey_id)s AND p.user_id = u.id)
 ORDER BY u.name, u.id
 """
 
 SURVEY_ANONYMOUS = "SELECT anonymous FROM surveys WHERE id = %(survey_id)s"
 EXPORT_NAMED = """
 SELECT x.answers,
-    CASE WHEN r.id IS NULL THEN u.name ELSE r.name END,
-    CASE WHEN r.id IS NULL THEN u.member_no ELSE r.member_no END,
+    coalesce(x.answered_as, CASE WHEN r.id IS NULL THEN u.name ELSE r.name END),
+    coalesce(x.answered_no, CASE WHEN r.id IS NULL THEN u.member_no ELSE r.member_no END),
     CASE WHEN r.id IS NULL THEN u.department ELSE r.department END,
     x.submitted_at
 FROM responses x

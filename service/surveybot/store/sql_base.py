@@ -15,10 +15,14 @@ from surveybot.domain import (
     Survey,
     SurveyListing,
     User,
+    utcnow,
 )
+from surveybot.store.base import ReleaseOutcome, ReleaseResult
 from surveybot.store.sql_common import (
     SURVEY_WIDTH,
     USER_WIDTH,
+    RosterCandidate,
+    choose_release,
     decode_answers,
     survey_from_values,
     user_from_row,
@@ -83,9 +87,10 @@ class SqlStoreBase:
     def list_admins(self) -> list[User]:
         return [user_from_row(r) for r in self._all(self.q.LIST_ADMINS, {})]
 
-    def count_admin_code_failures(self, user_key: str, since: datetime) -> int:
+    def count_admin_code_failures(self, user_key: str, since: datetime) -> tuple[int, int]:
         params = {"user_key": user_key, "since": self._db_time(since)}
-        return int(self._one(self.q.COUNT_FAILURES, params)[0])
+        mine, everyone = self._one(self.q.COUNT_FAILURES, params)
+        return int(mine), int(everyone)
 
     def list_roster(self) -> list[tuple[RosterEntry, str | None]]:
         return [(RosterEntry(r[0], r[1], r[2]), r[3]) for r in self._all(self.q.ROSTER_LIST, {})]
@@ -94,6 +99,17 @@ class SqlStoreBase:
         roster = self.list_roster()
         unregistered = [entry for entry, key in roster if key is None]
         return RosterStatus(len(roster), len(roster) - len(unregistered), unregistered)
+
+    def release_claim(self, name: str, member_no: str | None) -> ReleaseResult:
+        rows = self._all(self.q.ROSTER_CANDIDATES, {"name": name})
+        outcome, entry = choose_release([RosterCandidate(*row) for row in rows], member_no)
+        if entry is None:
+            return ReleaseResult(outcome)
+        params = {"roster_id": entry.id, "now": self._db_time(utcnow())}
+        released = self._one(self.q.RELEASE_CLAIM, params)
+        if released is None:  # released by another admin in between: the same end state
+            return ReleaseResult(ReleaseOutcome.NOT_CLAIMED)
+        return ReleaseResult(ReleaseOutcome.OK, released[0])
 
     def get_survey(self, survey_id: int) -> Survey | None:
         row = self._one(self.q.SURVEY_GET, {"survey_id": survey_id})

@@ -18,7 +18,7 @@ from surveybot.domain import (
     SurveyDraft,
     User,
 )
-from surveybot.store.base import RegisterOutcome
+from surveybot.store.base import RegisterOutcome, ReleaseOutcome
 
 # Columns of a User, identical in both dialects. Alias u = users, r = the claimed roster entry;
 # a claimed entry is the truth for number and department (an import may have changed them).
@@ -117,9 +117,16 @@ class RosterCandidate:
 
 
 def choose_roster_entry(
-    candidates: Sequence[RosterCandidate], member_no: str | None, user_key: str
+    candidates: Sequence[RosterCandidate],
+    member_no: str | None,
+    user_key: str,
+    current_claim: int | None = None,
 ) -> tuple[RegisterOutcome, RosterCandidate | None]:
-    """Apply the roster rules of `register` to the entries that carry the given name."""
+    """Apply the roster rules of `register` to the entries that carry the given name.
+
+    `current_claim` is the entry this Kakao user holds already: a person cannot move to another
+    entry (and take their answers along) without an admin releasing the first.
+    """
     if not candidates:
         return RegisterOutcome.NOT_ON_ROSTER, None
     if member_no is not None:
@@ -134,7 +141,23 @@ def choose_roster_entry(
     entry = matches[0]
     if entry.claimed_by is not None and entry.claimed_by != user_key:
         return RegisterOutcome.CLAIMED, None
+    if current_claim is not None and current_claim != entry.id:
+        return RegisterOutcome.HAS_CLAIM, None
     return RegisterOutcome.OK, entry
+
+
+def choose_release(
+    candidates: Sequence[RosterCandidate], member_no: str | None
+) -> tuple[ReleaseOutcome, RosterCandidate | None]:
+    """The one roster entry `등록해제 이름 [번호]` names, or why there is none."""
+    matches = [c for c in candidates if member_no is None or c.member_no == member_no]
+    if not matches:
+        return ReleaseOutcome.NOT_ON_ROSTER, None
+    if len(matches) > 1:
+        return ReleaseOutcome.NUMBER_REQUIRED, None
+    if matches[0].claimed_by is None:
+        return ReleaseOutcome.NOT_CLAIMED, None
+    return ReleaseOutcome.OK, matches[0]
 
 
 def build_results(

@@ -28,6 +28,7 @@ from surveybot.store import migrate as migrations
 from surveybot.store import sqlite_sql
 from surveybot.store import sqlite_sql as q
 from surveybot.store.base import (
+    InvalidAnswers,
     RegisterOutcome,
     RegisterResult,
     RoleOutcome,
@@ -203,8 +204,12 @@ class SqliteStore(SqlStoreBase):
                 conn.execute(q.UPSERT_USER, {**base, "name": name, "member_no": member_no})
             else:
                 rows = conn.execute(q.ROSTER_CANDIDATES, {"name": name}).fetchall()
+                claim = conn.execute(q.USER_CLAIM, base).fetchone()
                 outcome, entry = choose_roster_entry(
-                    [RosterCandidate(*row) for row in rows], member_no, user_key
+                    [RosterCandidate(*row) for row in rows],
+                    member_no,
+                    user_key,
+                    None if claim is None else claim[0],
                 )
                 if entry is None:
                     return RegisterResult(outcome)
@@ -269,7 +274,7 @@ class SqliteStore(SqlStoreBase):
         expected_version: int | None,
         expires_at: datetime,
         now: datetime,
-    ) -> bool:
+    ) -> int | None:
         params: dict[str, Any] = {
             "user_key": user_key,
             "state": dump_json(state),
@@ -279,9 +284,11 @@ class SqliteStore(SqlStoreBase):
             if expected_version is None:
                 # No row, or only an expired one (which load_context never showed anyone).
                 row = conn.execute(q.SESSION_INSERT, {**params, "now": fmt(now)}).fetchone()
-                return row is not None
-            cur = conn.execute(q.SESSION_UPDATE, {**params, "expected": expected_version})
-            return cur.rowcount == 1
+            else:
+                row = conn.execute(
+                    q.SESSION_UPDATE, {**params, "expected": expected_version}
+                ).fetchone()
+        return None if row is None else int(row[0])
 
     def clear_session(self, user_key: str) -> None:
         with self._write() as conn:
@@ -349,8 +356,15 @@ class SqliteStore(SqlStoreBase):
                 "user_id": None if anonymous else user.id,
                 "answers": dump_json(encode_answers(answers)),
                 "submitted_at": None if anonymous else base["now"],
+                "answered_as": None if anonymous else user.name,
+                "answered_no": None if anonymous else user.member_no,
             }
-            conn.execute(q.RESPONSE_UPSERT, response)
+            try:
+                conn.execute(q.RESPONSE_UPSERT, response)
+            except sqlite3.IntegrityError as exc:
+                if "answers do not fit" in str(exc):
+                    raise InvalidAnswers(str(exc)) from exc
+                raise
             conn.execute(q.PARTICIPANT_INSERT, {"survey_id": survey_id, "user_id": user.id})
             conn.execute(q.SESSION_DELETE, {"user_key": user.user_key})
         return WriteOutcome.OK
@@ -377,8 +391,9 @@ class SqliteStore(SqlStoreBase):
             head = conn.execute(q.RESULTS_HEAD, params).fetchone()
             if head is None:
                 return None
+            survey = self._survey(head)
+            params["by_text"] = survey.anonymous
             rows = conn.execute(q.RESULTS_AGGREGATE, params).fetchall()
-        survey = self._survey(head)
         return build_results(survey, int(head[SURVEY_WIDTH]), int(head[SURVEY_WIDTH + 1]), rows)
 
     def pending(self, survey_id: int) -> list[PendingPerson] | None:

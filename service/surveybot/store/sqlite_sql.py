@@ -23,6 +23,7 @@ WHERE u.name = :text OR u.user_key = :text ORDER BY u.name, u.id
 LIST_ADMINS = f"SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.role = 'admin' ORDER BY u.name, u.id"
 
 ROSTER_EXISTS = "SELECT EXISTS (SELECT 1 FROM roster)"
+USER_CLAIM = "SELECT roster_id FROM users WHERE user_key = :user_key"
 ROSTER_CANDIDATES = """
 SELECT r.id, r.name, r.member_no, r.department, u.user_key
 FROM roster r LEFT JOIN users u ON u.roster_id = r.id
@@ -44,9 +45,15 @@ ON CONFLICT (user_key) DO UPDATE SET
 
 ROLE_ROWS = "SELECT id, role FROM users WHERE role = 'admin' OR id = :user_id"
 SET_ROLE = "UPDATE users SET role = :role, updated_at = :now WHERE id = :user_id"
+RELEASE_CLAIM = """
+UPDATE users SET roster_id = NULL, updated_at = :now WHERE roster_id = :roster_id
+RETURNING user_key
+"""
 
+# This person's failures and everyone's: the code is also limited for the whole bot.
 COUNT_FAILURES = """
-SELECT count(*) FROM admin_code_failures WHERE user_key = :user_key AND at >= :since
+SELECT count(*) FILTER (WHERE user_key = :user_key), count(*)
+FROM admin_code_failures WHERE at >= :since
 """
 RECORD_FAILURE = "INSERT INTO admin_code_failures (user_key, at) VALUES (:user_key, :at)"
 
@@ -75,6 +82,7 @@ RETURNING version
 SESSION_UPDATE = """
 UPDATE sessions SET state = :state, version = version + 1, expires_at = :expires_at
 WHERE user_key = :user_key AND version = :expected
+RETURNING version
 """
 SESSION_DELETE = "DELETE FROM sessions WHERE user_key = :user_key"
 
@@ -117,10 +125,12 @@ DELETE_SURVEY = "DELETE FROM surveys WHERE id = :survey_id"
 
 SURVEY_STATE = f"SELECT anonymous, {OPEN} FROM surveys WHERE id = :survey_id"
 RESPONSE_UPSERT = """
-INSERT INTO responses (survey_id, respondent, user_id, answers, submitted_at)
-VALUES (:survey_id, :respondent, :user_id, :answers, :submitted_at)
+INSERT INTO responses
+    (survey_id, respondent, user_id, answers, submitted_at, answered_as, answered_no)
+VALUES (:survey_id, :respondent, :user_id, :answers, :submitted_at, :answered_as, :answered_no)
 ON CONFLICT (survey_id, respondent) DO UPDATE SET
-    user_id = excluded.user_id, answers = excluded.answers, submitted_at = excluded.submitted_at
+    user_id = excluded.user_id, answers = excluded.answers, submitted_at = excluded.submitted_at,
+    answered_as = excluded.answered_as, answered_no = excluded.answered_no
 """
 PARTICIPANT_INSERT = """
 INSERT INTO participants (survey_id, user_id) VALUES (:survey_id, :user_id)
@@ -161,7 +171,10 @@ UNION ALL
 SELECT 't', q, NULL, count(*), NULL, 0 FROM texts GROUP BY q
 UNION ALL
 SELECT 'l', q, NULL, NULL, v, rn FROM (
-    SELECT q, v, row_number() OVER (PARTITION BY q ORDER BY rid DESC) AS rn FROM texts
+    -- Anonymous surveys list texts in text order: submission order would help re-link them.
+    SELECT q, v, row_number() OVER (
+        PARTITION BY q ORDER BY CASE WHEN :by_text THEN v END, rid DESC) AS rn
+    FROM texts
 ) WHERE rn <= :latest
 ORDER BY 1, 2, 6
 """
@@ -183,8 +196,8 @@ ORDER BY u.name, u.id
 SURVEY_ANONYMOUS = "SELECT anonymous FROM surveys WHERE id = :survey_id"
 EXPORT_NAMED = """
 SELECT x.answers,
-    CASE WHEN r.id IS NULL THEN u.name ELSE r.name END,
-    CASE WHEN r.id IS NULL THEN u.member_no ELSE r.member_no END,
+    coalesce(x.answered_as, CASE WHEN r.id IS NULL THEN u.name ELSE r.name END),
+    coalesce(x.answered_no, CASE WHEN r.id IS NULL THEN u.member_no ELSE r.member_no END),
     CASE WHEN r.id IS NULL THEN u.department ELSE r.department END,
     x.submitted_at
 FROM responses x
