@@ -47,8 +47,8 @@ DB_NAME = "surveybot"
 APP_PREFIXES = ("SURVEYBOT_", "GUNICORN_", "DB_", "PROMETHEUS_")
 APP_NAMES = (
     "DATABASE_URL", "SQLITE_PATH", "SECRET_KEY", "SKILL_SECRET", "SKILL_SECRET_HEADER",
-    "PUBLIC_BASE_URL", "EXPORT_TTL_SECONDS", "SESSION_TTL_SECONDS", "HOST", "PORT", "BIND",
-    "WORKERS", "LOG_LEVEL",
+    "SKILL_SECRET_DISABLED", "PUBLIC_BASE_URL", "EXPORT_TTL_SECONDS", "EXPORT_STATEMENT_TIMEOUT_MS",
+    "SESSION_TTL_SECONDS", "HOST", "PORT", "BIND", "WORKERS", "LOG_LEVEL",
 )  # fmt: skip
 UPSTREAM_PARAMS = "max_fails=3 fail_timeout=10s"  # the same passive health check as compose
 PG_FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -554,6 +554,9 @@ class Stack:
             )
         if node is not None:
             env.update(BIND=node.address, PROMETHEUS_MULTIPROC_DIR=str(node.metrics_dir))
+        if "SKILL_SECRET" not in self.config.env:
+            # Production refuses an open /skill unless told; the load tools send no secret.
+            env["SKILL_SECRET_DISABLED"] = "true"
         env.update(self.config.env)
         return env
 

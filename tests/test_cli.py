@@ -31,10 +31,23 @@ def test_maintenance_commands_need_no_server_secrets(
 ) -> None:
     monkeypatch.setenv("SURVEYBOT_ENV", "production")
     monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("SKILL_SECRET", raising=False)
     assert main(["migrate"]) == 0
     monkeypatch.setenv("DB_POOL_MAX", "many")
     assert main(["migrate"]) == 2
     assert "DB_POOL_MAX" in capsys.readouterr().err
+
+
+def test_serve_refuses_production_without_the_skill_secret(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SURVEYBOT_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "cli-test-secret-key-0123456789")
+    monkeypatch.delenv("SKILL_SECRET", raising=False)
+    monkeypatch.delenv("SKILL_SECRET_DISABLED", raising=False)
+    assert main(["serve"]) == 2  # before gunicorn is started
+    error = capsys.readouterr().err
+    assert "SKILL_SECRET" in error and "SKILL_SECRET_DISABLED=true" in error
 
 
 def test_admin_grant_list_revoke(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+from collections.abc import Iterator
 
 import falcon.testing
 import pytest
 
+from gunicorn_helper import SKILL_SECRET, ServedBot, served
 from surveybot.app import create_app
 from surveybot.config import Config
+from surveybot.resources import APOLOGY
 from surveybot.store import open_store
 from surveybot.store.base import Store
 
@@ -136,3 +140,63 @@ def test_lenient_parsing_of_odd_but_valid_payloads(client: falcon.testing.TestCl
     result = post(client, json.dumps(body).encode())
     assert result.status_code == 200
     assert_valid_reply(result.json)
+
+
+@pytest.fixture
+def client_on_each_backend(store: Store) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(create_app(Config(environment="development"), store))
+
+
+def say_escaped(client: falcon.testing.TestClient, text: str) -> str:
+    """Send text as an ASCII JSON body (a lone surrogate as \\ud800); return a normal reply."""
+    result = post(client, json.dumps(payload("u1", text)).encode("ascii"))
+    assert result.status_code == 200, result.text
+    assert_valid_reply(result.json)
+    replies = "\n".join(reply_texts(result.json))
+    assert APOLOGY not in replies
+    return replies
+
+
+def test_control_characters_and_broken_text_get_normal_replies(
+    client_on_each_backend: falcon.testing.TestClient,
+) -> None:
+    client = client_on_each_backend
+    assert "등록되었습니다" in say_escaped(client, "등록 김\x00철수")
+    assert "김철수" in say_escaped(client, "내정보\x00")
+    for text in ("메뉴\x00", "\x00", "메뉴\ud800", "\ud800", "설문목록\ud83d", "\x01\x7f\x9f도움말"):
+        say_escaped(client, text)
+
+
+@pytest.fixture(scope="module")
+def served_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBot]:
+    folder = tmp_path_factory.mktemp("chunked")
+    with served({"SQLITE_PATH": str(folder / "bot.sqlite3")}, folder / "server.log") as bot:
+        yield bot
+
+
+def post_chunked(bot: ServedBot, chunks: list[bytes]) -> tuple[int, bytes]:
+    """POST /skill with Transfer-Encoding: chunked and no Content-Length, as a proxy may."""
+    conn = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json", "X-Skill-Secret": SKILL_SECRET}
+        conn.request("POST", "/skill", body=iter(chunks), headers=headers, encode_chunked=True)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_a_chunked_request_straight_to_gunicorn_is_answered(served_bot: ServedBot) -> None:
+    body = json.dumps(payload("chunked-user", "등록 김청크"), ensure_ascii=False).encode()
+    status, data = post_chunked(served_bot, [body[:10], body[10:200], body[200:]])
+    assert status == 200, data
+    reply = json.loads(data)
+    assert_valid_reply(reply)
+    assert "등록되었습니다" in "\n".join(reply_texts(reply))
+
+
+def test_a_chunked_request_over_64_kib_is_413(served_bot: ServedBot) -> None:
+    body = json.dumps(payload("chunked-user", "가" * 30000), ensure_ascii=False).encode()
+    assert len(body) > 64 * 1024
+    chunks = [body[i : i + 8192] for i in range(0, len(body), 8192)]
+    assert post_chunked(served_bot, chunks)[0] == 413

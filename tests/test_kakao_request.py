@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import unicodedata
 from typing import Any
 
 import pytest
@@ -199,7 +200,6 @@ def test_not_a_json_object_is_400(raw: bytes) -> None:
     [
         b'{"userRequest": {"user": {"id": "u"}}, "bot": {"id": "\xff"}}',
         b'{"userRequest": {"user": {"id": "u"}, "lang": "\xc3"}}',
-        rb'{"userRequest": {"user": {"id": "u"}, "utterance": "lone \ud800 surrogate"}}',
         b'{"userRequest": {"user": {"id": "u"}}, "action": {"clientExtra": {"a": "\xed\xa0\x80"}}}',
     ],
     ids=repr,
@@ -272,9 +272,10 @@ def test_null_utterance_is_empty() -> None:
     assert decode(example(userRequest__utterance=DELETE)).utterance == ""
 
 
-def test_multi_line_utterance_is_preserved_exactly() -> None:
-    text = "  첫째 줄\n둘째 줄\r\n\n\t셋째 😀 줄  "
-    assert decode(example(userRequest__utterance=text)).utterance == text
+def test_multi_line_utterance_is_preserved_but_for_line_endings() -> None:
+    text = "  첫째 줄\n둘째 줄\r\n\n\t셋째 😀 줄\r넷째  "
+    expected = "  첫째 줄\n둘째 줄\n\n\t셋째 😀 줄\n넷째  "
+    assert decode(example(userRequest__utterance=text)).utterance == expected
 
 
 def test_huge_utterance_is_fine() -> None:
@@ -289,10 +290,102 @@ def test_escaped_unicode_and_bytes_input() -> None:
 
 
 def test_str_body_is_accepted() -> None:
-    assert decode_request(json.dumps(EXAMPLE)).user_key == USER  # type: ignore[arg-type]
+    assert decode_request(json.dumps(EXAMPLE)).user_key == USER
 
 
 def test_bad_request_carries_status() -> None:
     error = BadRequest("too large", 413)
     assert (error.status, error.message, str(error)) == (413, "too large", "too large")
     assert BadRequest("x").status == 400
+
+
+def decode_escaped(payload: Any) -> SkillRequest:
+    """Decode a body with every non-ASCII character escaped: a lone surrogate becomes \\ud800."""
+    return decode_request(json.dumps(payload).encode("ascii"))
+
+
+@pytest.mark.parametrize(
+    ("utterance", "expected"),
+    [
+        ("메뉴\x00", "메뉴"),
+        ("등록 김\x00철수", "등록 김철수"),
+        ("\x00\x01참여\x1b[31m 1\x7f\x85\x9f", "참여[31m 1"),
+        ("a\x0bb\x0cc", "abc"),
+        ("참여 1\ud83d", "참여 1"),  # an emoji cut in half
+        ("\udc00설문목록\ud800", "설문목록"),
+        ("웃음 \ud83d\ude00", "웃음 😀"),
+        ("\u1103\u1173\u11bc\u1105\u1169\u11a8", "등록"),  # NFD jamo, as macOS may send
+        ("e\u0301", "\u00e9"),
+        ("tab\tand\nline", "tab\tand\nline"),
+    ],
+    ids=repr,
+)
+def test_utterance_is_cleaned(utterance: str, expected: str) -> None:
+    assert decode_escaped(example(userRequest__utterance=utterance)).utterance == expected
+
+
+def test_a_lone_surrogate_escape_is_dropped_not_refused() -> None:
+    raw = rb'{"userRequest": {"user": {"id": "u"}, "utterance": "lone \ud800 surrogate"}}'
+    assert decode_request(raw).utterance == "lone  surrogate"
+
+
+def test_escaped_backslashes_are_not_taken_for_escapes() -> None:
+    raw = rb'{"userRequest": {"user": {"id": "u"}, "utterance": "\\ud800 \\\ud800"}}'
+    assert decode_request(raw).utterance == "\\ud800 \\"
+
+
+NASTY = [
+    "".join(chr(c) for c in range(0x20)),
+    "".join(chr(c) for c in range(0x7F, 0xA0)),
+    "\ud800\udbff\udc00\udfff",
+    "\ud83d\ude00\ud83d",
+    "\r\n\r\r\n\n",
+    "\x00" * 1000 + "가",
+    "\ufffd\ufeff\u200b\u202e",
+    "\\u0000 \\ud800 \\\\",
+    "".join(chr(c) for c in range(0x0, 0x3000, 7)),
+]
+
+
+@pytest.mark.parametrize("nasty", NASTY, ids=range(len(NASTY)))
+def test_no_control_character_survives_decoding(nasty: str) -> None:
+    request = decode_escaped(example(userRequest__utterance=nasty, action__clientExtra={nasty: [nasty]}))
+    texts = [request.utterance, *request.client_extra, *next(iter(request.client_extra.values()))]
+    for text in texts:
+        assert not any(
+            unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in text
+        ), repr(text)
+        assert "\ufffd" not in text
+        assert unicodedata.is_normalized("NFC", text)
+        text.encode("utf-8")  # what PostgreSQL stores
+
+
+def test_client_extra_text_is_cleaned_at_every_depth() -> None:
+    extra = {"s\x00": 1, "q": ["a\x00", {"b": "\ud800c\r\n"}], "n": None, "t": True}
+    request = decode_escaped(example(action__clientExtra=extra))
+    assert request.client_extra == {"s": 1, "q": ["a", {"b": "c\n"}], "n": None, "t": True}
+
+
+def test_client_extra_nested_too_deep_is_dropped() -> None:
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    assert decode_escaped(example(action__clientExtra={"a": deep})).client_extra == {}
+    assert decode_escaped(example(action__clientExtra={"s": 1, "a": [[["x"]]]})).client_extra
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    ["abc\x00", "a\x00bc", "ab\u0085c", "ab c", "ab\tc", "ab\u3000c", "ab\ud800c", "ab\u200bc"],
+    ids=repr,
+)
+def test_user_id_with_control_characters_spaces_or_surrogates_is_400(user_id: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        decode_escaped(example(userRequest__user__id=user_id))
+    assert caught.value.status == 400
+    assert "userRequest.user.id must not contain" in caught.value.message
+
+
+def test_str_body_with_a_lone_surrogate_character_is_400() -> None:
+    with pytest.raises(BadRequest):
+        decode_request('{"userRequest": {"user": {"id": "u"}, "utterance": "\ud800"}}')

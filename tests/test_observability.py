@@ -6,18 +6,26 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import falcon.testing
+import pytest
 import requests
 
+from gunicorn_helper import SECRET_KEY, served
 from surveybot.app import create_app
 from surveybot.config import Config
-from surveybot.observability import JsonFormatter
+from surveybot.domain import Question, QuestionKind, SurveyDraft
+from surveybot.log_redaction import RedactExportTokens, redact
+from surveybot.observability import JsonFormatter, TextFormatter
+from surveybot.store import open_store
 from surveybot.store.base import Store
+from surveybot.tokens import sign_export_token
 
 from chat_helper import payload
 
@@ -86,3 +94,67 @@ def test_metrics_add_up_every_worker_of_a_node(pg_url: str, tmp_path: Path) -> N
         log.close()
     output = (tmp_path / "server.log").read_text()
     assert "Traceback" not in output
+
+
+def _seed_export(sqlite_path: str) -> str:
+    """An admin and a survey with one response on SQLite; return the admin's export token."""
+    store = open_store(None, sqlite_path)
+    try:
+        store.migrate()
+        admin = store.register("admin-key", "김관리", None).user
+        assert admin is not None
+        store.set_role(admin.id, "admin")
+        now = datetime.now(UTC)
+        questions = (Question(QuestionKind.SINGLE, "A", ("x", "y")),)
+        survey = store.create_survey(SurveyDraft("설문", questions), admin.id, "d", now)
+        store.submit_response(survey.id, admin, admin.user_key, (0,), now)
+    finally:
+        store.close()
+    return sign_export_token(SECRET_KEY.encode(), survey.id, admin.id, int(time.time()) + 600)
+
+
+def _raw_request(port: int, request_line: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request_line + b"\r\nHost: x\r\n\r\n")
+        while sock.recv(4096):
+            pass
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_export_tokens_never_reach_the_logs(tmp_path: Path, log_format: str) -> None:
+    sqlite_path = str(tmp_path / "bot.sqlite3")
+    token = _seed_export(sqlite_path)
+    forged = "AQAAAAAAAAABforgedforgedforgedforgedforged"
+    env = {"SQLITE_PATH": sqlite_path, "LOG_FORMAT": log_format, "GUNICORN_ACCESS_LOG": "-"}
+    with served(env, tmp_path / "server.log") as bot:
+        download = requests.get(f"{bot.base}/exports/{token}", timeout=5)
+        assert download.status_code == 200 and "김관리" in download.content.decode("utf-8-sig")
+        assert requests.get(f"{bot.base}/exports/{forged}?x=1", timeout=5).status_code == 403
+        # A request line without its HTTP version: gunicorn quotes it in its error log.
+        _raw_request(bot.port, b"GET /exports/" + forged.encode())
+    log = bot.log()
+    assert token not in log and forged not in log, log
+    assert log.count("/exports/<redacted>") >= 3, log  # the access log was on, and redacted
+
+
+def test_redaction_covers_arguments_and_tracebacks() -> None:
+    token = "AQAAAAAAAAABAAAAsecret"
+    try:
+        raise ValueError(f"bad line 'GET /exports/{token} HTTP/1.1'")
+    except ValueError:
+        record = logging.LogRecord(
+            "gunicorn.error", logging.ERROR, __file__, 1, "Error handling request %s %s",
+            ("GET", f"/exports/{token}?a=b"), sys.exc_info(),
+        )  # fmt: skip
+    assert RedactExportTokens().filter(record)
+    line = JsonFormatter().format(record)
+    assert token not in line
+    assert json.loads(line)["message"] == "Error handling request GET /exports/<redacted>?a=b"
+    assert redact("/exports/abc /exports/def") == "/exports/<redacted> /exports/<redacted>"
+    assert redact("/exports/") == "/exports/" and redact("/skill") == "/skill"
+
+
+def test_text_lines_carry_the_request_id() -> None:
+    record = logging.LogRecord("surveybot.http", logging.ERROR, __file__, 1, "failed", None, None)
+    record.request_id = "req-7"
+    assert TextFormatter().format(record).endswith("ERROR surveybot.http failed request_id=req-7")

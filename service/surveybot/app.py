@@ -79,6 +79,7 @@ def get_app() -> falcon.App[falcon.Request, falcon.Response]:
     config = Config.from_env()
     configure_logging(config.log_level, config.log_format)
     if config.skill_secret is None:
+        # Production gets here only with SKILL_SECRET_DISABLED=true (Config refuses otherwise).
         log.warning("SKILL_SECRET is not set: anyone who finds /skill can talk to the bot")
     store = open_store(
         config.database_url,
@@ -87,6 +88,7 @@ def get_app() -> falcon.App[falcon.Request, falcon.Response]:
         pool_max=config.db_pool_max,
         connect_timeout=config.db_connect_timeout,
         statement_timeout_ms=config.db_statement_timeout_ms,
+        export_statement_timeout_ms=config.export_statement_timeout_ms,
     )
     # Close the pool when the worker exits (quietly, also under gevent).
     atexit.register(store.close)

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
 PLACEHOLDERS = {"", "change-me", "changeme", "secret", "please-change-me", DEV_SECRET_KEY}
 ENVIRONMENTS = {"development", "production"}
+SECRET_KEY_MIN = 16
+SECRET_KEY_MIN_DISTINCT = 10
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 class ConfigError(ValueError):
@@ -32,6 +35,8 @@ class Config:
     db_pool_max: int = 4
     db_connect_timeout: float = 2.0
     db_statement_timeout_ms: int = 2000
+    # An export is one long read over a cursor, not a chat reply: it gets its own budget.
+    export_statement_timeout_ms: int = 600_000
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
     log_format: str = "json"
@@ -55,7 +60,7 @@ class Config:
             database_url=env.get("DATABASE_URL") or None,
             sqlite_path=env.get("SQLITE_PATH") or cls.sqlite_path,
             secret_key=_secret_key(env, environment if serving else "development"),
-            skill_secret=env.get("SKILL_SECRET") or None,
+            skill_secret=_skill_secret(env, environment if serving else "development"),
             skill_secret_header=env.get("SKILL_SECRET_HEADER") or cls.skill_secret_header,
             admin_code=env.get("SURVEYBOT_ADMIN_CODE") or None,
             public_base_url=_url(env, "PUBLIC_BASE_URL", cls.public_base_url),
@@ -68,6 +73,13 @@ class Config:
             db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", 2, 1, 4),
             db_statement_timeout_ms=_int(
                 env, "DB_STATEMENT_TIMEOUT_MS", cls.db_statement_timeout_ms, 100, 4000
+            ),
+            export_statement_timeout_ms=_int(
+                env,
+                "EXPORT_STATEMENT_TIMEOUT_MS",
+                cls.export_statement_timeout_ms,
+                1000,
+                3_600_000,
             ),
             log_level=_choice(env, "LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"}),
             log_format=_choice(
@@ -89,12 +101,38 @@ def _secret_key(env: Mapping[str, str], environment: str) -> str:
     value = env.get("SECRET_KEY", "")
     if environment == "development":
         return value or DEV_SECRET_KEY
-    if value.strip().lower() in PLACEHOLDERS or len(value) < 16:
+    # Length alone lets "aaaaaaaaaaaaaaaa" or "passwordpassword" through: a generated key of this
+    # length has many different characters, a repeated word or character has few.
+    weak = len(value) < SECRET_KEY_MIN or len(set(value)) < SECRET_KEY_MIN_DISTINCT
+    if value.strip().lower() in PLACEHOLDERS or weak:
         raise ConfigError(
-            "SECRET_KEY must be set to a random string of 16+ characters outside development "
-            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            f"SECRET_KEY must be a random string of {SECRET_KEY_MIN}+ characters, at least "
+            f"{SECRET_KEY_MIN_DISTINCT} of them different, outside development (generate one "
+            "with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
     return value
+
+
+def _skill_secret(env: Mapping[str, str], environment: str) -> str | None:
+    value = env.get("SKILL_SECRET") or None
+    disabled = _bool(env, "SKILL_SECRET_DISABLED")
+    if value is not None and disabled:
+        raise ConfigError("SKILL_SECRET is set but SKILL_SECRET_DISABLED=true: remove one")
+    # Without the secret anyone who finds /skill can talk to the bot as any Kakao user: production
+    # only runs that way when someone said so on purpose.
+    if value is None and not disabled and environment != "development":
+        raise ConfigError(
+            "SKILL_SECRET must be set in production (the header value Kakao sends); to serve "
+            "without it, set SKILL_SECRET_DISABLED=true"
+        )
+    return value
+
+
+def _bool(env: Mapping[str, str], key: str) -> bool:
+    raw = (env.get(key) or "false").strip().lower()
+    if raw not in BOOLEANS:
+        raise ConfigError(f"{key} must be true or false, got {raw!r}")
+    return BOOLEANS[raw]
 
 
 def _int(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:

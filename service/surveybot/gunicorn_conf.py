@@ -31,6 +31,8 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 preload_app = False
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+# Export links are passwords: this logger redacts /exports/<token> from access and error lines.
+logger_class = "surveybot.log_redaction.GunicornLogger"
 # gunicorn's own lines (worker started, killed, timed out) in the app's JSON format, so one log
 # pipeline reads both. LOG_FORMAT=text, or development, keeps gunicorn's plain lines.
 _env = (os.environ.get("SURVEYBOT_ENV") or "production").lower()

@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
 
+from surveybot.log_redaction import RedactExportTokens
 from surveybot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -46,22 +47,38 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "pid": record.process,
         }
-        entry.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        entry.update(_extra(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # set already when log_redaction has cleaned it
+            entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 JsonFormatter.converter = time.gmtime
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines for development, with the `extra` fields (the request id) appended."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        fields = "".join(f" {key}={value}" for key, value in _extra(record))
+        return super().formatMessage(record) + fields
+
+
+def _extra(record: logging.LogRecord) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in record.__dict__.items() if k not in _STANDARD]
+
+
 def configure_logging(level: str, fmt: str) -> None:
     """Send the app's logs to stderr, as JSON lines (`json`) or plain text (`text`)."""
     handler = logging.StreamHandler()
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    # On the handler, so records of every logger that reaches it are covered.
+    handler.addFilter(RedactExportTokens())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import socket
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, suppress
 from datetime import datetime
+from typing import Protocol
 
 import falcon
 import msgspec
@@ -73,11 +76,31 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
         raise falcon.HTTPUnsupportedMediaType(description="Send application/json.")
     if req.content_length is not None and req.content_length > limit:
         raise falcon.HTTPContentTooLarge(description=f"The body is over {limit} bytes.")
-    # Read one byte past the limit so a chunked body without a length is caught too.
-    body = req.bounded_stream.read(limit + 1)
+    # A chunked body has no Content-Length, and falcon's bounded_stream then reads nothing. A
+    # server that decodes the chunks and ends wsgi.input with the body says so with
+    # wsgi.input_terminated (gunicorn does): read that stream, never more than the limit.
+    chunked = req.content_length is None and req.env.get("wsgi.input_terminated")
+    # One byte past the limit tells a body at the limit from one over it.
+    body = _read_up_to(req.stream if chunked else req.bounded_stream, limit + 1)
     if len(body) > limit:
         raise falcon.HTTPContentTooLarge(description=f"The body is over {limit} bytes.")
     return body
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def _read_up_to(stream: _Readable, size: int) -> bytes:
+    # read(n) may return less than n before the end (PEP 3333 allows it): read until EOF or n.
+    parts: list[bytes] = []
+    while size > 0:
+        part = stream.read(size)
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 def bad_request(
@@ -139,13 +162,74 @@ class ExportResource:
         resp.content_type = "text/csv; charset=utf-8"
         resp.set_header("Content-Disposition", content_disposition(survey, now))
         resp.set_header("Cache-Control", "no-store")
-        resp.stream = _stream_csv(self._store, survey)
+        resp.stream = CsvDownload.open(req, self._store, survey)
 
 
-def _stream_csv(store: Store, survey: Survey) -> Iterator[bytes]:
-    # The connection is held only while the server pulls chunks; closing the iterator frees it.
-    with store.export_rows(survey.id) as rows:
-        yield from csv_chunks(survey, rows)
+class CsvDownload:
+    """The body of an export: every row, or a transfer visibly cut off; closing frees the database.
+
+    The export is opened before the response starts, so a database that is down gets a clean 503.
+    A failure after that comes when the status (200) and the first chunk are already out: the
+    only honest signal left is to end the transfer without the final zero-length chunk, which
+    every HTTP client reports as an incomplete body (a file that merely stops would pass for a
+    complete, shorter one). It makes sure of that itself rather than trusting the server.
+    """
+
+    def __init__(self, req: falcon.Request, chunks: Iterator[bytes], export: ExitStack) -> None:
+        self._req = req
+        self._chunks = chunks
+        self._export = export
+
+    @classmethod
+    def open(cls, req: falcon.Request, store: Store, survey: Survey) -> CsvDownload:
+        export = ExitStack()
+        rows = export.enter_context(store.export_rows(survey.id))
+        return cls(req, csv_chunks(survey, rows), export)
+
+    def __iter__(self) -> CsvDownload:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            raise
+        except Exception as error:
+            self._abort(error)
+            raise  # the server, too, must treat the response as failed
+
+    def close(self) -> None:
+        # The server calls this (PEP 3333) even when it never iterated, which is why this is a
+        # class: a generator that never started could not give the connection back.
+        self._export.close()
+
+    def _abort(self, error: Exception) -> None:
+        log.error(
+            "export failed part-way; the download is cut off",
+            extra={
+                "request_id": self._req.context.request_id,
+                "error": f"{type(error).__name__}: {error}",
+            },
+        )
+        _cut_off(self._req)
+        try:
+            # The export learns of the error, so it rolls back rather than tries to commit.
+            self._export.__exit__(type(error), error, error.__traceback__)
+        except Exception:  # a broken connection may fail that too; the error is logged above
+            log.debug("closing a failed export failed", exc_info=True)
+
+
+def _cut_off(req: falcon.Request) -> None:
+    """Shut the client's connection, so nothing more (no final chunk, no error page) reaches it."""
+    # gunicorn's sync, gthread and gevent workers put the client socket here. gunicorn 27 itself
+    # closes without the final chunk when the body fails, but a server that writes its 500 page
+    # or the final chunk after the error would make the file look whole; after shutdown() every
+    # later write fails instead. Under other servers (falcon's test client) the error still
+    # propagates to them.
+    sock = req.env.get("gunicorn.socket")
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def store_unavailable(

@@ -8,12 +8,27 @@ notice and a changed hint must never stop the bot from answering.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
 
 USER_KEY_MAX = 200
+# Kakao's clientExtra is flat; deeper nesting is not Kakao and is dropped like any odd hint.
+EXTRA_DEPTH_MAX = 16
+# In a JSON body: an escaped backslash (skipped, so "\\ud800" is no escape), a surrogate pair
+# (kept), or half of one. msgspec refuses a whole body for a lone half, yet a client that cuts a
+# message between the halves of an emoji sends exactly that: it becomes U+FFFD, like any
+# malformed text, and clean_text drops it.
+_SURROGATE_ESCAPE = re.compile(
+    rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
+_PAIR_ESCAPE_LEN = 12
+# C0 but \t and \n, DEL, C1, surrogates, and U+FFFD (a lone surrogate, see above). PostgreSQL
+# refuses NUL in text, and none of these means anything in a chat message.
+_UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
 
 _T = TypeVar("_T")
 
@@ -91,17 +106,34 @@ def _hint(raw: msgspec.Raw, kind: type[_T]) -> _T | None:
         return None
 
 
-def _parse(body: bytes) -> _Payload:
+def _parse(body: bytes | str) -> _Payload:
     """Run the validating decoder, turning every failure into a 400."""
     try:
+        raw = body.encode() if isinstance(body, str) else bytes(body)
         # msgspec does not check the UTF-8 of values it skips or keeps as Raw; check it all here.
-        if not isinstance(body, str):
-            str(body, "utf-8")
-        return _PAYLOAD.decode(body)
+        str(raw, "utf-8")
+        return _PAYLOAD.decode(_mend_surrogates(raw))
     except msgspec.ValidationError as exc:
         raise BadRequest(f"invalid request: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         raise BadRequest("body is not valid JSON") from None
+
+
+def _mend_surrogates(raw: bytes) -> bytes:
+    if b"\\u" not in raw:
+        return raw
+    return _SURROGATE_ESCAPE.sub(_mend_one, raw)
+
+
+def _mend_one(match: re.Match[bytes]) -> bytes:
+    escape = match.group()
+    return escape if escape == b"\\\\" or len(escape) == _PAIR_ESCAPE_LEN else b"\\ufffd"
+
+
+def clean_text(text: str) -> str:
+    """Return text in NFC with line breaks as \\n and no control characters but \\n and \\t."""
+    text = _UNWANTED.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return unicodedata.normalize("NFC", text)
 
 
 def _user_key(payload: _Payload) -> str:
@@ -112,20 +144,45 @@ def _user_key(payload: _Payload) -> str:
         raise BadRequest("missing userRequest.user.id")
     if len(key) > USER_KEY_MAX:
         raise BadRequest("userRequest.user.id is too long")
+    # The key names a person in the database and the logs; Kakao's are printable ASCII. Anything
+    # else would be stored as a different person, or not at all (PostgreSQL refuses NUL).
+    if not key.isprintable() or "\ufffd" in key or any(c.isspace() for c in key):
+        raise BadRequest(
+            "userRequest.user.id must not contain control characters, spaces or broken characters"
+        )
     return key
 
 
 def _client_extra(raw: msgspec.Raw) -> dict[str, Any]:
-    """action.clientExtra (or client_extra), {} when absent or not an object."""
+    """action.clientExtra (or client_extra) with its text cleaned; {} when absent or odd."""
     action = _hint(raw, _Action)
     if action is None:
         return {}
-    if action.clientExtra is not None:
-        return action.clientExtra
-    return action.client_extra or {}
+    extra = action.clientExtra if action.clientExtra is not None else action.client_extra
+    try:
+        return _clean_json(extra or {}, 0)  # type: ignore[no-any-return]
+    except _TooDeep:
+        return {}
 
 
-def decode_request(body: bytes) -> SkillRequest:
+class _TooDeep(Exception):
+    pass
+
+
+def _clean_json(value: Any, depth: int) -> Any:
+    # The bot reads these values back, and may store them, as it does the utterance.
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict | list) and depth >= EXTRA_DEPTH_MAX:
+        raise _TooDeep
+    if isinstance(value, dict):
+        return {clean_text(key): _clean_json(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(item, depth + 1) for item in value]
+    return value
+
+
+def decode_request(body: bytes | str) -> SkillRequest:
     """Decode a skill request body; raises BadRequest(400) when it cannot be answered."""
     payload = _parse(body)
     user_request = payload.userRequest or _UserRequest()
@@ -134,7 +191,7 @@ def decode_request(body: bytes) -> SkillRequest:
     bot = _hint(payload.bot, _Bot)
     return SkillRequest(
         user_key=_user_key(payload),
-        utterance=user_request.utterance or "",
+        utterance=clean_text(user_request.utterance or ""),
         client_extra=_client_extra(payload.action),
         surface=params.surface if params else None,
         trigger=flow.trigger.type if flow and flow.trigger else None,

@@ -36,6 +36,7 @@ def open_store(
     pool_max: int = 4,
     connect_timeout: float = 2.0,
     statement_timeout_ms: int = 2000,
+    export_statement_timeout_ms: int = 600_000,
     migrations_dir: str | Path | None = None,
 ) -> Store:
     """PostgreSQL when database_url is set, else SQLite at sqlite_path. Does not migrate.
@@ -54,6 +55,7 @@ def open_store(
             pool_max=pool_max,
             connect_timeout=connect_timeout,
             statement_timeout_ms=statement_timeout_ms,
+            export_statement_timeout_ms=export_statement_timeout_ms,
             migrations_dir=migrations_dir,
         )
     from surveybot.store.sqlite import SqliteStore
