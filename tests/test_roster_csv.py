@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 
 import pytest
 
@@ -148,6 +149,17 @@ def test_long_name_names_the_line() -> None:
 def test_long_number_names_the_line() -> None:
     error = error_of(f"이름,번호\n홍길동,{'1' * 31}\n".encode())
     assert error.line == 2 and "Line 2" in str(error)
+
+
+def test_long_department_names_the_line() -> None:
+    error = error_of(f"이름,부서\n홍길동,총무과\n김철수,{'부' * 51}\n".encode())
+    assert error.line == 3 and "50" in str(error)
+    assert read_roster_csv(f"이름,부서\n홍길동,{'부' * 50}\n".encode())[0].department == "부" * 50
+
+
+def test_names_are_read_in_one_normal_form() -> None:
+    decomposed = unicodedata.normalize("NFD", "한지민")
+    assert read_roster_csv(f"이름\n{decomposed}\n".encode()) == [RosterEntry("한지민")]
 
 
 def test_duplicates_name_both_lines() -> None:
