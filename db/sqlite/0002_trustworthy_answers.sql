@@ -1,5 +1,5 @@
 -- Answers people can trust: the database itself refuses what cannot be right, and exports find
--- their rows through an index. (Anonymity needs no change here: participants is a WITHOUT ROWID
+-- their rows through an index. (Anonymity needs no new table here: participants is a WITHOUT ROWID
 -- table, stored in key order, so no row of it carries the order in which people took part.)
 
 -- One answer per question, each fitting its question: an option index in range (single),
@@ -41,41 +41,11 @@ BEGIN
     SELECT RAISE(ABORT, 'answers do not fit the questions of the survey');
 END;
 
--- The same check for updates: an upsert's DO UPDATE branch fires UPDATE triggers, not INSERT ones.
-CREATE TRIGGER responses_answers_fit_update BEFORE UPDATE OF answers, survey_id ON responses
-WHEN NOT EXISTS (
-    SELECT 1 FROM surveys s
-    WHERE s.id = NEW.survey_id
-      AND json_valid(NEW.answers)
-      AND json_type(NEW.answers) = 'array'
-      AND json_array_length(NEW.answers) = json_array_length(s.questions)
-      AND NOT EXISTS (
-          SELECT 1 FROM json_each(s.questions) AS q
-          WHERE coalesce(CASE json_extract(q.value, '$.kind')
-              WHEN 'text' THEN
-                  json_type(NEW.answers, '$[' || q.key || ']') = 'text'
-                  AND length(json_extract(NEW.answers, '$[' || q.key || ']')) <= 500
-              WHEN 'single' THEN
-                  json_type(NEW.answers, '$[' || q.key || ']') = 'integer'
-                  AND json_extract(NEW.answers, '$[' || q.key || ']') >= 0
-                  AND json_extract(NEW.answers, '$[' || q.key || ']')
-                      < json_array_length(q.value, '$.options')
-              WHEN 'multi' THEN
-                  json_type(NEW.answers, '$[' || q.key || ']') = 'array'
-                  AND json_array_length(NEW.answers, '$[' || q.key || ']') BETWEEN 1
-                      AND json_array_length(q.value, '$.options')
-                  AND NOT EXISTS (
-                      SELECT 1 FROM json_each(NEW.answers, '$[' || q.key || ']') AS o
-                      WHERE o.type <> 'integer' OR o.value < 0
-                         OR o.value >= json_array_length(q.value, '$.options'))
-                  AND (SELECT count(DISTINCT o.value)
-                       FROM json_each(NEW.answers, '$[' || q.key || ']') AS o)
-                      = json_array_length(NEW.answers, '$[' || q.key || ']')
-              ELSE 0
-          END, 0) = 0)
-)
+-- Answers are never changed in place: the store replaces a response by deleting and inserting it,
+-- so the check above sees every answer written (SQLite triggers cannot share one WHEN clause).
+CREATE TRIGGER responses_answers_not_updated BEFORE UPDATE OF answers, survey_id ON responses
 BEGIN
-    SELECT RAISE(ABORT, 'answers do not fit the questions of the survey');
+    SELECT RAISE(ABORT, 'answers are replaced, never updated in place');
 END;
 
 -- A claimed roster entry stays with its Kakao user: only releasing it (NULL) may change it, which
@@ -112,6 +82,9 @@ WHEN length(NEW.name) NOT BETWEEN 1 AND 30 OR length(NEW.member_no) > 30
 BEGIN
     SELECT RAISE(ABORT, 'name, number or department too long');
 END;
+
+-- Who took part in any survey, for 설문목록 and 미응답 (PostgreSQL's view has a second source).
+CREATE VIEW took_part AS SELECT survey_id, user_id FROM participants;
 
 -- Named responses remember the name and number they were given under: renaming later (allowed
 -- without a roster) does not relabel answers already given.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from surveybot.store.base import (
+    PgSettings,
     RegisterOutcome,
     RegisterResult,
     RoleOutcome,
@@ -15,6 +16,7 @@ from surveybot.store.base import (
 )
 
 __all__ = [
+    "PgSettings",
     "RegisterOutcome",
     "RegisterResult",
     "RoleOutcome",
@@ -49,15 +51,14 @@ def open_store(
             raise ValueError("database_url must start with postgres:// or postgresql://")
         from surveybot.store.postgres import PostgresStore
 
-        return PostgresStore(
-            database_url,
+        settings = PgSettings(
             pool_min=pool_min,
             pool_max=pool_max,
             connect_timeout=connect_timeout,
             statement_timeout_ms=statement_timeout_ms,
             export_statement_timeout_ms=export_statement_timeout_ms,
-            migrations_dir=migrations_dir,
         )
+        return PostgresStore(database_url, settings, migrations_dir=migrations_dir)
     from surveybot.store.sqlite import SqliteStore
 
     return SqliteStore(sqlite_path, migrations_dir=migrations_dir)

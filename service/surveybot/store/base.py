@@ -41,6 +41,17 @@ class InvalidAnswers(ValueError):
     """
 
 
+@dataclass(frozen=True, slots=True)
+class PgSettings:
+    """PostgreSQL connection settings of one process (config.py documents each)."""
+
+    pool_min: int = 1
+    pool_max: int = 4
+    connect_timeout: float = 2.0  # also how long a request waits for a pooled connection
+    statement_timeout_ms: int = 2000  # a chat reply's budget
+    export_statement_timeout_ms: int = 600_000  # a download's
+
+
 class RegisterOutcome(enum.StrEnum):
     OK = "ok"
     NOT_ON_ROSTER = "not_on_roster"  # a roster exists and no entry has that name (and number)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import psycopg
+if TYPE_CHECKING:  # a SQLite deployment never loads psycopg
+    import psycopg
 
 Dialect = Literal["postgres", "sqlite"]
 

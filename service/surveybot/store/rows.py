@@ -1,4 +1,4 @@
-"""Python-side pieces both SQL stores share: row decoding, roster matching, results assembly."""
+"""Python-side pieces of the SQL store: row decoding, roster matching, results assembly."""
 
 from __future__ import annotations
 
