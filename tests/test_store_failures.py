@@ -1,0 +1,133 @@
+"""The Store under concurrency and failure: twin requests, a database down or slow."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import psycopg
+import pytest
+
+from store_helpers import LATER, NOW, count, person, publish, raw
+from surveybot.store import StoreUnavailable, open_store
+from surveybot.store.base import (
+    Store,
+    WriteOutcome,
+)
+from surveybot.store.sqlite import SqliteStore
+
+
+# --- concurrency and failure --------------------------------------------------------------------
+def test_fifty_identical_submits_save_one_response(store: Store) -> None:
+    me = person(store, "me")
+    sid = publish(store)
+    barrier = threading.Barrier(50)
+
+    def submit(_: int) -> WriteOutcome:
+        barrier.wait()
+        return store.submit_response(sid, me, "u:me", (1, [2], "same"), NOW)
+
+    with ThreadPoolExecutor(50) as pool:
+        outcomes = list(pool.map(submit, range(50)))
+    assert outcomes == [WriteOutcome.OK] * 50
+    assert raw(store, "SELECT count(*) FROM responses WHERE survey_id = ?", sid) == [(1,)]
+    assert count(store, "participants") == 1
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens there once the socket is closed
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.ping(),
+        lambda s: s.load_context("k", NOW),
+        lambda s: s.list_surveys(),
+    ],
+    ids=["ping", "load_context", "list_surveys"],
+)
+def test_unreachable_postgres_fails_fast(call: Callable[[Store], object]) -> None:
+    started = time.monotonic()
+    store = open_store(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x", "", connect_timeout=1)
+    try:
+        assert time.monotonic() - started < 1  # constructing does not wait for the server
+        with pytest.raises(StoreUnavailable):
+            call(store)
+        assert time.monotonic() - started < 5
+    finally:
+        store.close()
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.load_context("k", datetime(2025, 1, 1))
+
+
+def test_sqlite_busy_database_is_unavailable_not_a_crash(sqlite_path: str) -> None:
+    store = SqliteStore(sqlite_path, busy_timeout_ms=100)
+    store.migrate()
+    blocker = sqlite3.connect(sqlite_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with pytest.raises(StoreUnavailable):
+            store.record_admin_code_failure("k", NOW)
+        assert store.load_context("k", NOW) == (None, None)  # WAL: readers still read
+        blocker.execute("ROLLBACK")
+        store.record_admin_code_failure("k", NOW)  # the thread's connection is usable again
+        assert store.count_admin_code_failures("k", NOW) == (1, 1)
+    finally:
+        blocker.close()
+        store.close()
+
+
+def test_postgres_statement_timeout_is_unavailable(pg_url: str) -> None:
+    store = open_store(pg_url, "", statement_timeout_ms=200)
+    store.migrate()
+    store.save_session("k", {}, None, LATER, NOW)
+    with psycopg.connect(pg_url) as blocker:
+        blocker.execute("SELECT 1 FROM sessions WHERE user_key = 'k' FOR UPDATE")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.clear_session("k")  # waits for the row lock until the statement times out
+        assert time.monotonic() - started < 2
+    try:
+        store.clear_session("k")
+    finally:
+        store.close()
+
+
+def test_postgres_store_recovers_when_its_connections_die(pg_url: str) -> None:
+    store = open_store(pg_url, "", pool_min=2, pool_max=2)
+    store.migrate()
+    try:
+        store.ping()
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        # As after a server restart: a request may fail on a dead connection, then it recovers.
+        deadline = time.monotonic() + 5
+        failures = 0
+        while True:
+            try:
+                store.ping()
+                break
+            except StoreUnavailable:
+                failures += 1
+                assert time.monotonic() < deadline, "the store did not recover"
+                time.sleep(0.05)
+        assert failures <= 2
+        assert store.list_surveys() == []
+    finally:
+        store.close()
