@@ -4,7 +4,7 @@
     scripts/bench --quick       # a small subset, about 5 minutes, into var/bench/quick/
     scripts/bench --smoke       # seconds: one tiny configuration, the pipeline end to end
 
-For each configuration: start the stack (scripts/nativestack.py), seed it (loadtest/seed.py), load
+For each configuration: start the stack (devstack.stack), seed it (loadtest/seed.py), load
 it (wrk, locust, openloop.py; loopback only, every run bounded in time), record throughput,
 latency percentiles, errors and each component's CPU share, stop it. Results: results.md (tables,
 targets, the study's claims, the machine), results.json (raw), *.png (charts), rewritten after

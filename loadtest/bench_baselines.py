@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 from collections.abc import Callable
 
+from devstack.ports import free_ports, http_get
+from devstack.procs import wait_for
+from devstack.services import Service
+from devstack.stack import Stack
 from loadtest import bench_load as load
 from loadtest import bench_measure as m
 from loadtest.baselines import tools
@@ -22,7 +25,6 @@ from loadtest.bench_phases import (
     Run,
     conversation,
     measure,
-    ns,
     raw,
     seed,
     stack_roots,
@@ -46,7 +48,7 @@ def label(run: Run, name: str) -> str:
     return f"{LABELS[name]}, {run.mode.base.label}" if name == "app" else LABELS[name]
 
 
-def add_servers(stack: ns.Stack, upstreams: dict[str, str]) -> dict[str, int]:
+def add_servers(stack: Stack, upstreams: dict[str, str]) -> dict[str, int]:
     """Give each baseline (name -> host:port) a server in the stack's nginx; reload; their ports."""
     folder = stack.nginx_dir
     rendered = (folder / "conf.d" / "surveybot.conf").read_text()
@@ -54,7 +56,7 @@ def add_servers(stack: ns.Stack, upstreams: dict[str, str]) -> dict[str, int]:
     if found is None:
         raise RuntimeError(f"no surveybot_app upstream in {folder / 'conf.d' / 'surveybot.conf'}")
     locations = (folder / "surveybot-locations.conf").read_text()
-    ports = dict(zip(upstreams, ns.free_ports(len(upstreams), stack.port + 200), strict=True))
+    ports = dict(zip(upstreams, free_ports(len(upstreams), stack.port + 200), strict=True))
     blocks = ["# scripts/bench: the baselines, behind the same nginx as the app"]
     for name, address in upstreams.items():
         upstream = re.sub(r"^\s*server .*;\n", "", found[0], flags=re.MULTILINE)
@@ -70,22 +72,12 @@ def add_servers(stack: ns.Stack, upstreams: dict[str, str]) -> dict[str, int]:
         )
     # After surveybot.conf (conf.d/*.conf in order), which defines the log format they use.
     (folder / "conf.d" / "zz-bench-baselines.conf").write_text("\n".join(blocks))
-    nginx = [
-        ns.binary("nginx"),
-        "-e",
-        "stderr",
-        "-p",
-        f"{folder}/",
-        "-c",
-        str(folder / "nginx.conf"),
-    ]
-    m.run_quiet([*nginx, "-t", "-q"], "nginx -t with the baselines")  # before the reload
-    assert stack.nginx is not None
-    os.kill(stack.nginx.pid, signal.SIGHUP)
+    stack.nginx.check()  # with the baselines, before the reload
+    stack.nginx.reload()
     for name, port in ports.items():
         path = "/fixed/skill" if name == "fixed" else "/healthz"
-        ns.wait_for(
-            lambda p=port, q=path: ns.http_get("127.0.0.1", p, q)[0] == 200,
+        wait_for(
+            lambda p=port, q=path: http_get("127.0.0.1", p, q)[0] == 200,
             15,
             f"nginx serving {name}",
         )
@@ -93,17 +85,12 @@ def add_servers(stack: ns.Stack, upstreams: dict[str, str]) -> dict[str, int]:
 
 
 def start_services(
-    run: Run, stack: ns.Stack, wanted: tuple[str, ...], stop: contextlib.ExitStack
-) -> dict[str, tuple[tools.Service, str]]:
+    run: Run, stack: Stack, wanted: tuple[str, ...], stop: contextlib.ExitStack
+) -> dict[str, tuple[Service, str]]:
     """The baseline programs that are wanted and possible (a missing toolchain: a line saying so)."""
     names = [n for n in wanted if n not in ("fixed", "app")]
-    binds = dict(
-        zip(
-            names,
-            (f"127.0.0.1:{p}" for p in ns.free_ports(len(names), stack.port + 300)),
-            strict=True,
-        )
-    )
+    ports = dict(zip(names, free_ports(len(names), stack.port + 300), strict=True))
+    binds = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
     argv: dict[str, list[str]] = {}
     env: dict[str, dict[str, str]] = {}
     if "go" in binds:
@@ -136,7 +123,7 @@ def start_services(
         database = run.path("names", "names.sqlite3")
         database.unlink(missing_ok=True)
         m.run_quiet(
-            [str(m.APP_PY), "loadtest/seed.py", "--sqlite", str(database), "--migrate"],
+            [str(m.APP_PY), "-m", "loadtest.seed", "--sqlite", str(database), "--migrate"],
             "seeding SQLite",
         )
         argv["sqlite"] = tools.gunicorn_argv("sqlite_name", binds["sqlite"], workers=2)
@@ -146,11 +133,12 @@ def start_services(
         env["postgres"] = {"BASELINE_DATABASE_URL": str(stack.database_url)}
     services = {}
     for name, command in argv.items():
-        service = tools.Service(
+        service = Service(
             command,
-            f"http://{binds[name]}/healthz",
+            ports[name],
             run.path("baselines", f"{name}.log"),
-            env=env.get(name),
+            env={**os.environ, **env.get(name, {})},
+            ready_path="/healthz",
         )
         services[name] = (stop.enter_context(service), binds[name])
     return services
@@ -254,11 +242,11 @@ def _rates(raw_rps: float) -> list[float]:
     return found
 
 
-def _roots(stack: ns.Stack, service: tools.Service | None, name: str) -> m.Roots:
+def _roots(stack: Stack, service: Service | None, name: str) -> m.Roots:
     app: Callable[[], list[int]] | None = None
     if name == "fixed":
         app = list
-    elif service is not None and service.process is not None:
-        pid = service.process.pid
+    elif service is not None and service.pid is not None:
+        pid = service.pid
         app = lambda: [pid]  # noqa: E731
     return stack_roots(stack, app)

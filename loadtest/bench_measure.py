@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.settings import without_app_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 APP_PY = ROOT / ".venv" / "bin" / "python"
 LOAD_BIN = ROOT / ".venv-load" / "bin"
@@ -31,8 +33,9 @@ LOAD_PY = LOAD_BIN / "python"
 CLK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 COMPONENTS = ("generator", "nginx", "app", "postgres")
-# Settings of the app and the load tools that must not leak from the caller into a measurement.
-SCRUB = ("SKILL_SECRET", "SKILL_SECRET_HEADER", "LOAD_SHAPE", "LOAD_DURATION", "LOAD_USERS")
+# Settings of the load tools that must not leak from the caller into a measurement (nor may the
+# app's, devstack.settings: the generators read SKILL_SECRET and its header name).
+SCRUB = ("LOAD_SHAPE", "LOAD_DURATION", "LOAD_USERS")
 
 
 def say(message: str) -> None:
@@ -40,7 +43,9 @@ def say(message: str) -> None:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("WRK_")}
+    env = {
+        k: v for k, v in without_app_settings().items() if k not in SCRUB and not k.startswith("WRK_")
+    }
     env.update(extra or {})
     return env
 
@@ -266,7 +271,8 @@ def seed(target: list[str], log: Path, members: int = 1000, answers: int = 0) ->
     began = time.monotonic()
     argv = [
         str(APP_PY),
-        "loadtest/seed.py",
+        "-m",
+        "loadtest.seed",
         *target,
         "--reset",
         "--members",
@@ -369,7 +375,7 @@ def _commit() -> str:
             "--porcelain",
             "service",
             "nginx",
-            "scripts/nativestack.py",
+            "scripts/devstack",
         ]
     )
     return head + (

@@ -1,6 +1,6 @@
 """scripts/bench's runs on the native stack: configuration sweeps, growth with data, locust shapes.
 
-Each configuration gets a fresh stack (scripts/nativestack.py), seeded before anything is measured,
+Each configuration gets a fresh stack (devstack.stack), seeded before anything is measured,
 and is stopped (stack.down, also on errors and Ctrl-C) before the next one starts.
 """
 
@@ -10,7 +10,6 @@ import contextlib
 import http.client
 import json
 import shutil
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,12 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from devstack.stack import Stack, StackConfig
 from loadtest import bench_load as load
 from loadtest import bench_measure as m
 from loadtest.kakao import admin_key, encode, member_key, payload
-
-sys.path.insert(0, str(m.ROOT / "scripts"))
-import nativestack as ns  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -128,12 +125,12 @@ class Run:
 
 
 @contextlib.contextmanager
-def stack_up(run: Run, config: Config, **more: Any) -> Iterator[ns.Stack]:
+def stack_up(run: Run, config: Config, **more: Any) -> Iterator[Stack]:
     """A fresh stack; stack.down() however the block ends. A stack that fails to start raises."""
     folder = run.work / "stack"
     if folder.exists() and not (folder / "stack.json").exists():
         shutil.rmtree(folder)
-    stack = ns.Stack.up(folder, **{**config.options(), **more})
+    stack = Stack.up(StackConfig(**{**config.options(), **more}), folder)
     try:
         yield stack
     finally:
@@ -141,7 +138,7 @@ def stack_up(run: Run, config: Config, **more: Any) -> Iterator[ns.Stack]:
         stack.down()
 
 
-def keep_logs(run: Run, stack: ns.Stack) -> None:
+def keep_logs(run: Run, stack: Stack) -> None:
     """The tails of nginx's error log, the nodes' and PostgreSQL's logs, before the stack goes."""
     run.stacks += 1
     logs = [stack.nginx_dir / "error.log", *(node.log for node in stack.nodes)]
@@ -155,7 +152,7 @@ def keep_logs(run: Run, stack: ns.Stack) -> None:
                 run.path("stack-logs", name).write_bytes(text)
 
 
-def seed(run: Run, stack: ns.Stack, slug: str, members: int = 1000, answers: int = 0) -> float:
+def seed(run: Run, stack: Stack, slug: str, members: int = 1000, answers: int = 0) -> float:
     """Seed the stack's database (not measured). On PostgreSQL then VACUUM ANALYZE, as autovacuum
     would have done long before a real database held that much: fresh bulk-loaded tables without
     statistics or a visibility map get plans no running database would."""
@@ -166,17 +163,17 @@ def seed(run: Run, stack: ns.Stack, slug: str, members: int = 1000, answers: int
     return seconds
 
 
-def seed_target(stack: ns.Stack) -> list[str]:
+def seed_target(stack: Stack) -> list[str]:
     if stack.database_url:
         return ["--database-url", stack.database_url]
     return ["--sqlite", str(stack.sqlite_path)]
 
 
-def stack_roots(stack: ns.Stack, app: Callable[[], list[int]] | None = None) -> m.Roots:
+def stack_roots(stack: Stack, app: Callable[[], list[int]] | None = None) -> m.Roots:
     def roots() -> dict[str, list[int]]:
         pg = stack.postgres.pid() if stack.postgres else None
         return {
-            "nginx": [stack.nginx.pid] if stack.nginx else [],
+            "nginx": [stack.nginx.pid] if stack.nginx.pid else [],
             "app": app() if app else [n.pid for n in stack.nodes if n.pid],
             "postgres": [pg] if pg else [],
         }
@@ -307,7 +304,7 @@ def growth_one(run: Run, answers: int) -> None:
         )
 
 
-def export(stack: ns.Stack) -> dict[str, Any]:
+def export(stack: Stack) -> dict[str, Any]:
     """An admin asks for survey 1's file and downloads it; peak memory of the worker serving it."""
     for n in range(1, 21):  # both workers warm and at their resting size
         m.post_json(f"{stack.url}/skill", encode(payload(member_key(n), "메뉴")))

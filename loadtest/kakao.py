@@ -1,8 +1,10 @@
 """What the load tools share: the seeded people and surveys, Open Builder payloads, reply checks.
 
-Standard library only, so every tool can import it: seed.py (main venv), the locustfile and the
-baselines (.venv-load), openloop.py (either). The seeded data set is defined here once, and the
-locust users recognise it by the same definitions (names, survey titles, question kinds).
+Every tool imports it as `loadtest.kakao`, run from the repository root (`python -m loadtest.seed`,
+`locust -f loadtest/locustfile.py`, ...): seed.py with .venv, the locustfile and the baselines with
+.venv-load, openloop.py with either; both venvs hold the app and devstack. The seeded data set is
+defined here once, and the locust users recognise it by the same definitions (names, survey titles,
+question kinds).
 """
 
 from __future__ import annotations
@@ -10,18 +12,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
-import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-
-# The independent reply checker of the test suite (stdlib only): a bug in surveybot.kakao cannot
-# hide itself from the load test either.
-if str(ROOT / "tests") not in sys.path:
-    sys.path.append(str(ROOT / "tests"))
-from kakao_checks import reply_problems, reply_texts  # noqa: E402
+# The independent reply checker (devstack, not the app's validator): a bug in surveybot.kakao
+# cannot hide itself from the load test either. Requests are built as the tests and the simulator
+# build them.
+from devstack.openbuilder import reply_problems, reply_texts
+from surveybot.kakao.payload import build_payload as payload
 
 __all__ = [
     "SEED_SURVEYS",
@@ -139,53 +137,7 @@ FREE_TEXTS = (
 )
 
 
-# --- Open Builder requests ------------------------------------------------------------------------
-def payload(
-    user_key: str,
-    utterance: str,
-    extra: dict[str, Any] | None = None,
-    trigger: str | None = None,
-) -> dict[str, Any]:
-    """A fallback-block request as Open Builder sends it (reference: kakao-skill-api.md)."""
-    plusfriend = "pf" + user_key[-10:]
-    return {
-        "intent": {"id": "65f0c2a1b7e3d51a2c9f0a11", "name": "폴백 블록"},
-        "userRequest": {
-            "timezone": "Asia/Seoul",
-            "params": {"surface": "Kakaotalk.plusfriend"},
-            "block": {"id": "65f0c2a1b7e3d51a2c9f0a11", "name": "폴백 블록"},
-            "utterance": utterance,
-            "lang": "ko",
-            "user": {
-                "id": user_key,
-                "type": "botUserKey",
-                "properties": {
-                    "botUserKey": user_key,
-                    "bot_user_key": user_key,
-                    "plusfriendUserKey": plusfriend,
-                    "plusfriend_user_key": plusfriend,
-                    "isFriend": True,
-                },
-            },
-        },
-        "bot": {"id": "65e9d0f1a2b3c4d5e6f70812", "name": "행정봇"},
-        "action": {
-            "id": "65f0c29f",
-            "name": "survey_skill",
-            "params": {},
-            "detailParams": {},
-            "clientExtra": extra or {},
-        },
-        "contexts": [],
-        "flow": {
-            "trigger": {
-                "type": trigger or ("QUICKREPLY_BUTTON_MESSAGE" if extra else "TEXT_INPUT")
-            },
-            "lastBlock": {"id": "65f0c2a1b7e3d51a2c9f0a11", "name": "폴백 블록"},
-        },
-    }
-
-
+# --- Open Builder requests and replies ------------------------------------------------------
 def encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 

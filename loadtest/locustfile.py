@@ -7,7 +7,7 @@
 Seed the database first (loadtest/seed.py): every simulated person takes one seeded Kakao user key
 (`load-member-00001`..., `load-admin-001`...), never shared with another simulated person, so the
 conversations cannot disturb each other. Every reply is checked: HTTP 200, a valid Kakao reply
-(tests/kakao_checks.py, independent of the bot's own builder) and the text the step expects;
+(devstack.openbuilder, independent of the bot's own builder) and the text the step expects;
 anything else is a failure in the statistics, named after the command that got it.
 
 Environment (all optional):
@@ -42,9 +42,8 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from loadtest.kakao import (  # noqa: E402
+# locust puts the working directory (the repository root) on sys.path: `loadtest` is a package.
+from loadtest.kakao import (
     FREE_TEXTS,
     SEED_TITLES,
     admin_key,

@@ -1,6 +1,6 @@
 """Latency at a fixed request rate, without coordinated omission (an open-loop generator).
 
-    python loadtest/openloop.py --url http://127.0.0.1:8080/skill --rate 500 --duration 30 \\
+    python -m loadtest.openloop --url http://127.0.0.1:8080/skill --rate 500 --duration 30 \\
         --warmup 5 --json var/load/openloop-500.json
 
 Request i is due at start + i/rate, whatever happened before: a slow reply does not hold the next
@@ -12,8 +12,8 @@ is part of it, as in wrk2. The service time (from the actual send) is reported b
 A pool of --connections keep-alive connections carries the requests; give it enough for
 rate x worst expected latency. Bodies are Open Builder requests of the seeded members
 (loadtest/kakao.py), rotating user keys; only HTTP 200 counts as success (locust checks replies).
-Standard library only: runs with .venv or .venv-load. Loopback targets only; it stops by itself
-after --duration (+ at most --timeout for the last replies).
+Runs with .venv or .venv-load (no locust needed). Loopback targets only; it stops by itself after
+--duration (+ at most --timeout for the last replies).
 """
 
 from __future__ import annotations
@@ -30,10 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from loadtest.kakao import check_loopback, encode, member_key, payload  # noqa: E402
+from loadtest.kakao import check_loopback, encode, member_key, payload
 
 
 @dataclass

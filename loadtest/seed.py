@@ -1,7 +1,7 @@
 """Seed a surveybot database before a load test: members, admins, surveys, pre-filled answers.
 
-    python loadtest/seed.py --sqlite data/load.sqlite3 --members 1000 --answers 0
-    python loadtest/seed.py --database-url postgresql://... --members 1000 --answers 1000000
+    python -m loadtest.seed --sqlite data/load.sqlite3 --members 1000 --answers 0
+    python -m loadtest.seed --database-url postgresql://... --members 1000 --answers 1000000
 
 The database must already be migrated (`surveybot migrate`, or `--migrate` here, which needs the
 surveybot package: run this with .venv/bin/python) and hold no people (`--reset` empties it first).
@@ -33,13 +33,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from loadtest.kakao import (  # noqa: E402
+from loadtest.kakao import (
     FREE_TEXTS,
     SEED_SURVEYS,
     admin_key,
@@ -161,7 +157,7 @@ class Plan:
 
 
 def dump_json(value: object) -> str:
-    """store/sql_common.dump_json."""
+    """store/rows.dump_json."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import falcon.testing
 
+from devstack.openbuilder import assert_valid_reply, quick_labels, quick_texts, reply_texts
 from surveybot.domain import KST
-
-from kakao_checks import assert_valid_reply, quick_labels, quick_texts, reply_texts
+from surveybot.kakao.payload import build_payload as payload
 
 
 class Clock:
@@ -23,33 +23,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
-
-
-def payload(user_key: str, utterance: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An Open Builder request as the reference shows it."""
-    return {
-        "intent": {"id": "fallback", "name": "폴백 블록"},
-        "userRequest": {
-            "timezone": "Asia/Seoul",
-            "params": {"surface": "Kakaotalk.plusfriend"},
-            "block": {"id": "fallback", "name": "폴백 블록"},
-            "utterance": utterance,
-            "lang": "ko",
-            "user": {
-                "id": user_key,
-                "type": "botUserKey",
-                "properties": {"botUserKey": user_key, "plusfriendUserKey": "pf" + user_key[:6]},
-            },
-        },
-        "bot": {"id": "bot", "name": "행정봇"},
-        "action": {
-            "id": "a",
-            "name": "survey_skill",
-            "params": {},
-            "detailParams": {},
-            "clientExtra": extra or {},
-        },
-    }
 
 
 class Person:

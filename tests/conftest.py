@@ -1,32 +1,50 @@
 """Shared fixtures: a PostgreSQL server per test session, and a fresh migrated store per test.
 
+PostgreSQL is a throwaway cluster (devstack.postgres), or the server of SURVEYBOT_TEST_DATABASE_URL.
+
 `store` runs a test on both backends; `sqlite_store` / `pg_store` pick one.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devstack import postgres
 from surveybot.store import open_store
 from surveybot.store.base import Store
 
-from pgserver import PgServer
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz",
+        action="store_true",
+        default=False,
+        help="test_fuzz.py: ten times the examples (minutes; for runs outside CI)",
+    )
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    server = PgServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def fuzz(pytestconfig: pytest.Config) -> bool:
+    """True under --fuzz: the property-based tests run many more examples."""
+    return bool(pytestconfig.getoption("--fuzz"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[postgres.Server]:
+    external = os.environ.get("SURVEYBOT_TEST_DATABASE_URL")
+    if external:
+        yield postgres.Server.from_url(external)
+        return
+    with postgres.scratch() as cluster:
+        yield cluster
 
 
 @pytest.fixture
-def pg_url(pg_server: PgServer) -> Iterator[str]:
+def pg_url(pg_server: postgres.Server) -> Iterator[str]:
     """URL of a new, empty database, dropped after the test."""
     url = pg_server.create_database()
     try:

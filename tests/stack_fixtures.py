@@ -1,4 +1,4 @@
-"""Helpers for the tests that run the native stack (scripts/nativestack.py): a stack folder, a
+"""Helpers for the tests that run the native stack (devstack.stack): a stack folder, a
 Kakao-like client going through nginx, and a bounded load of answer conversations.
 
 Import what you need by name: `from stack_fixtures import Kakao, Load, stack_folder, ...`.
@@ -6,10 +6,7 @@ Import what you need by name: `from stack_fixtures import Kakao, Load, stack_fol
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -21,17 +18,14 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.binaries import find_binary
+from devstack.openbuilder import assert_valid_reply, reply_texts
+from devstack.paths import scratch_folder
+from devstack.stack import Stack
+
 from chat_helper import SURVEY_MESSAGE, payload
-from kakao_checks import assert_valid_reply, reply_texts
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-# `X as X`: re-exported, the test modules import nativestack's names from here (after the line above).
-from nativestack import Stack as Stack  # noqa: E402
-from nativestack import binary  # noqa: E402
-from nativestack import load_render as load_render  # noqa: E402
-from nativestack import wait_for as wait_for  # noqa: E402
-
 ADMIN_CODE = "stack-admin-code"
 SKILL_SECRET = "stack-skill-secret"
 STACK_ENV = {"SURVEYBOT_ADMIN_CODE": ADMIN_CODE, "SKILL_SECRET": SKILL_SECRET}
@@ -43,9 +37,7 @@ SURVEY = "\n".join(line for line in SURVEY_MESSAGE.splitlines() if not line.star
 
 def require_nginx() -> None:
     """Fail with the fix when nginx is missing (scripts/stack installs it)."""
-    try:
-        binary("nginx")
-    except RuntimeError:
+    if find_binary("nginx") is None:
         pytest.fail("nginx is not installed: run `apt-get install -y nginx` (or scripts/stack up)")
 
 
@@ -61,10 +53,7 @@ def module_stack_folder() -> Iterator[Path]:
 
 
 def _folder() -> Iterator[Path]:
-    shm = Path("/dev/shm")
-    parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    folder = Path(tempfile.mkdtemp(prefix="surveybot-stack-", dir=parent))
-    folder.chmod(0o755)
+    folder = scratch_folder("surveybot-stack-")
     try:
         yield folder / "stack"
     finally:

@@ -10,18 +10,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from loadtest import bench_measure, bench_report
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from loadtest import bench_measure, bench_report  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

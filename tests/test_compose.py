@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgserver import PgServer
+from devstack.postgres import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {
@@ -307,7 +307,7 @@ def script(name: str, *args: str, env: dict[str, str]) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
-def test_backup_and_restore_round_trip(pg_server: PgServer, tmp_path: Path) -> None:
+def test_backup_and_restore_round_trip(pg_server: Server, tmp_path: Path) -> None:
     source, target = pg_server.create_database(), pg_server.create_database()
     try:
         with psycopg.connect(source, autocommit=True) as conn:
@@ -334,7 +334,7 @@ def test_backup_and_restore_round_trip(pg_server: PgServer, tmp_path: Path) -> N
             pg_server.drop_database(url.rsplit("/", 1)[1])
 
 
-def test_a_failed_restore_changes_nothing(pg_server: PgServer, tmp_path: Path) -> None:
+def test_a_failed_restore_changes_nothing(pg_server: Server, tmp_path: Path) -> None:
     target = pg_server.create_database()
     try:
         with psycopg.connect(target, autocommit=True) as conn:

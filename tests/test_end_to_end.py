@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,49 +12,24 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.openbuilder import assert_valid_reply, reply_texts
+from gunicorn_helper import served
 from surveybot.store import open_store
 
 from chat_helper import future_survey_message, payload
-from kakao_checks import assert_valid_reply, reply_texts
 
 SECRET = "e2e-skill-secret"
 ADMIN_CODE = "e2e-admin-code"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Server:
-    """A `surveybot serve` process and a Kakao-like client for it."""
+    """A Kakao-like client for a running `surveybot serve`."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.database_url = env.get("DATABASE_URL")
-        self.sqlite_path = env.get("SQLITE_PATH", "")
-        self._log = log.open("w")
-        command = [sys.executable, "-m", "surveybot.cli", "serve", "--port", str(port)]
-        self.process = subprocess.Popen(
-            command, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
+    def __init__(self, base: str, database_url: str | None, sqlite_path: str) -> None:
+        self.base = base
+        self.database_url = database_url
+        self.sqlite_path = sqlite_path
         self.session = requests.Session()
-        self._wait_ready(log)
-
-    def _wait_ready(self, log: Path) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited:\n{log.read_text()}")
-            try:
-                if requests.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:  # not listening yet, or busy starting
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server not ready:\n{log.read_text()}")
 
     def say(self, user: str, text: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self.session.post(
@@ -74,15 +43,6 @@ class Server:
         assert_valid_reply(reply)
         return reply
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self._log.close()
-
 
 def text_of(reply: dict[str, Any]) -> str:
     return "\n".join(reply_texts(reply))
@@ -90,27 +50,15 @@ def text_of(reply: dict[str, Any]) -> str:
 
 @pytest.fixture(params=["postgres", "sqlite"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SURVEYBOT_ENV": "production",
-        "SECRET_KEY": "end-to-end-secret-key-0123456789",
-        "SKILL_SECRET": SECRET,
-        "SURVEYBOT_ADMIN_CODE": ADMIN_CODE,
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "WORKERS": "3",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_URL", None)
+    env = {"SKILL_SECRET": SECRET, "SURVEYBOT_ADMIN_CODE": ADMIN_CODE, "LOG_LEVEL": "WARNING"}
     if request.param == "postgres":
         env["DATABASE_URL"] = request.getfixturevalue("pg_url")
     else:
         env["SQLITE_PATH"] = str(tmp_path / "bot.sqlite3")
-    server = Server(env, port, tmp_path / "server.log")
-    try:
+    with served(env, tmp_path / "node", workers=3) as node:
+        server = Server(node.url, env.get("DATABASE_URL"), env.get("SQLITE_PATH", ""))
         yield server
-    finally:
-        server.stop()
+        server.session.close()
 
 
 def test_whole_conversation_over_http(server: Server) -> None:

@@ -23,15 +23,15 @@ import psycopg
 import pytest
 import requests
 
-from gunicorn_helper import SECRET_KEY, ServedBot, served
+from devstack.nodes import Node
+from devstack.postgres import Server
+from gunicorn_helper import SECRET_KEY, served
 from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.domain import ExportRow, Question, QuestionKind, SurveyDraft
 from surveybot.store import open_store
 from surveybot.store.base import Store
 from surveybot.tokens import sign_export_token
-
-from pgserver import PgServer
 
 BOM = "\ufeff".encode()
 REQUEST_ID = "export-cut-off-1"
@@ -85,18 +85,18 @@ def rows_beyond_socket_buffers() -> int:
 
 @dataclass
 class BigExport:
-    bot: ServedBot
+    bot: Node
     database_url: str
     token: str
     rows: int
 
     @property
     def url(self) -> str:
-        return f"{self.bot.base}/exports/{self.token}"
+        return f"{self.bot.url}/exports/{self.token}"
 
 
 @pytest.fixture(scope="module")
-def seeded(pg_server: PgServer) -> Iterator[tuple[str, str, int]]:
+def seeded(pg_server: Server) -> Iterator[tuple[str, str, int]]:
     """A database with a survey too large for the sockets between server and client."""
     url = pg_server.create_database()
     try:
@@ -122,10 +122,10 @@ def big(
 ) -> Iterator[BigExport]:
     _need(MODULE_OF[request.param])
     url, token, rows = seeded
-    log = tmp_path_factory.mktemp(f"export-{request.param}") / "server.log"
+    folder = tmp_path_factory.mktemp(f"export-{request.param}")
     # LOG_FORMAT unset: production's JSON lines, gunicorn's access log among them.
     env = {"DATABASE_URL": url, "GUNICORN_WORKER_CLASS": request.param}
-    with served(env, log) as bot:
+    with served(env, folder) as bot:
         yield BigExport(bot, url, token, rows)
 
 
@@ -175,7 +175,7 @@ def test_an_export_the_database_drops_is_an_incomplete_transfer(big: BigExport) 
             while response.read(65536):
                 pass
 
-    log = big.bot.log()
+    log = big.bot.read_log()
     entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(
         e.get("request_id") == REQUEST_ID and e["level"] == "ERROR" and "cut off" in e["message"]

@@ -1,4 +1,4 @@
-"""Faults under load: 3 nodes x 2 gthread workers on PostgreSQL behind nginx (scripts/nativestack.py).
+"""Faults under load: 3 nodes x 2 gthread workers on PostgreSQL behind nginx (devstack.stack).
 
 Each test runs a bounded load of answer conversations through nginx, injects one fault, and then
 checks that every answer acknowledged as saved is in the database once, as last sent. Measurements
@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from devstack.procs import wait_for
+from devstack.stack import Stack, StackConfig
 from stack_fixtures import (
     STACK_ENV,
     Kakao,
     Load,
-    Stack,
     check_stored,
     module_stack_folder,
     publish_survey,
     require_nginx,
-    wait_for,
 )
 
 __all__ = ["module_stack_folder"]  # a fixture, used by name
@@ -32,10 +32,11 @@ WORKERS = 2
 @pytest.fixture(scope="module")
 def stack(module_stack_folder: Path) -> Iterator[Stack]:
     require_nginx()
-    with Stack.up(
-        module_stack_folder, nodes=3, workers=WORKERS, worker_class="gthread", db="postgres",
-        log_level="WARNING", env=STACK_ENV,
-    ) as running:  # fmt: skip
+    config = StackConfig(
+        nodes=3, workers=WORKERS, worker_class="gthread", db="postgres", log_level="WARNING",
+        env=STACK_ENV,
+    )  # fmt: skip
+    with Stack.up(config, module_stack_folder) as running:
         yield running
 
 

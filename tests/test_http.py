@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import falcon.testing
 import pytest
 
-from gunicorn_helper import SKILL_SECRET, ServedBot, served
+from devstack.nodes import Node
+from devstack.openbuilder import assert_valid_reply, reply_texts
+from gunicorn_helper import SKILL_SECRET, served
 from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.resources import APOLOGY
@@ -18,7 +20,6 @@ from surveybot.store import open_store
 from surveybot.store.base import Store
 
 from chat_helper import payload
-from kakao_checks import assert_valid_reply, reply_texts
 
 JSON = {"Content-Type": "application/json;charset=UTF-8"}
 
@@ -168,13 +169,13 @@ def test_control_characters_and_broken_text_get_normal_replies(
 
 
 @pytest.fixture(scope="module")
-def served_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBot]:
+def served_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     folder = tmp_path_factory.mktemp("chunked")
-    with served({"SQLITE_PATH": str(folder / "bot.sqlite3")}, folder / "server.log") as bot:
+    with served({"SQLITE_PATH": str(folder / "bot.sqlite3")}, folder) as bot:
         yield bot
 
 
-def post_chunked(bot: ServedBot, chunks: list[bytes]) -> tuple[int, bytes]:
+def post_chunked(bot: Node, chunks: list[bytes]) -> tuple[int, bytes]:
     """POST /skill with Transfer-Encoding: chunked and no Content-Length, as a proxy may."""
     conn = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=10)
     try:
@@ -186,7 +187,7 @@ def post_chunked(bot: ServedBot, chunks: list[bytes]) -> tuple[int, bytes]:
         conn.close()
 
 
-def test_a_chunked_request_straight_to_gunicorn_is_answered(served_bot: ServedBot) -> None:
+def test_a_chunked_request_straight_to_gunicorn_is_answered(served_bot: Node) -> None:
     body = json.dumps(payload("chunked-user", "등록 김청크"), ensure_ascii=False).encode()
     status, data = post_chunked(served_bot, [body[:10], body[10:200], body[200:]])
     assert status == 200, data
@@ -195,7 +196,7 @@ def test_a_chunked_request_straight_to_gunicorn_is_answered(served_bot: ServedBo
     assert "등록되었습니다" in "\n".join(reply_texts(reply))
 
 
-def test_a_chunked_request_over_64_kib_is_413(served_bot: ServedBot) -> None:
+def test_a_chunked_request_over_64_kib_is_413(served_bot: Node) -> None:
     body = json.dumps(payload("chunked-user", "가" * 30000), ensure_ascii=False).encode()
     assert len(body) > 64 * 1024
     chunks = [body[i : i + 8192] for i in range(0, len(body), 8192)]

@@ -10,29 +10,16 @@ import csv
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
-
-from surveybot.conversation.context import Context, Settings
-from surveybot.store import open_store
-from surveybot.store.base import Store
-
-from kakao_checks import assert_valid_reply, reply_text
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from loadtest.baselines import tools  # noqa: E402
-from loadtest.kakao import (  # noqa: E402
+from loadtest.baselines import tools
+from loadtest.kakao import (
     SEED_SURVEYS,
     admin_key,
     check_loopback,
@@ -43,18 +30,21 @@ from loadtest.kakao import (  # noqa: E402
     payload,
 )
 
+from devstack.nodes import Node
+from devstack.openbuilder import assert_valid_reply, reply_text
+from devstack.ports import free_port
+from devstack.services import Service
+from gunicorn_helper import served
+from surveybot.conversation.context import Context, Settings
+from surveybot.store import open_store
+from surveybot.store.base import Store
+
+ROOT = Path(__file__).resolve().parent.parent
 LOAD_PYTHON = ROOT / ".venv-load" / "bin" / "python"
-SEED = [sys.executable, str(ROOT / "loadtest" / "seed.py")]
+SEED = [sys.executable, "-m", "loadtest.seed"]  # from ROOT, as _run does
 SECRET = "load-smoke-skill-secret"
 SECRET_KEY = "load-smoke-secret-key-0123456789"
 NOW = datetime.now(UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _run(
@@ -219,18 +209,19 @@ def test_go_echo_and_nginx_fixed_reply(tmp_path: Path) -> None:
         pytest.skip("Go or nginx is not installed (scripts/bench installs golang-go and nginx)")
     binary = tools.build_go_echo(tmp_path / "go_echo", install=False)
     assert binary is not None
-    go_port, nginx_port = _free_port(), _free_port()
+    go_port, nginx_port = free_port(), free_port()
     conf = tools.render_nginx(tmp_path / "nginx", nginx_port, upstream=f"127.0.0.1:{go_port}")
     nginx = tools.nginx_argv(conf, install=False)
     assert nginx is not None
     body = encode(payload(member_key(1), "안녕하세요"))
     with (
-        tools.Service(
+        Service(
             tools.go_echo_argv(binary, f"127.0.0.1:{go_port}"),
-            f"http://127.0.0.1:{go_port}/healthz",
+            go_port,
             tmp_path / "go.log",
+            ready_path="/healthz",
         ),
-        tools.Service(nginx, f"http://127.0.0.1:{nginx_port}/fixed/skill", tmp_path / "nginx.log"),
+        Service(nginx, nginx_port, tmp_path / "nginx.log", ready_path="/fixed/skill"),
     ):
         for path, text in (("/skill", "안녕하세요"), ("/fixed/skill", "메뉴")):
             answer = requests.post(f"http://127.0.0.1:{nginx_port}{path}", data=body, timeout=5)
@@ -239,82 +230,25 @@ def test_go_echo_and_nginx_fixed_reply(tmp_path: Path) -> None:
             assert reply_text(answer.json()) == text
 
 
-class Bot:
-    """`surveybot serve` on a seeded SQLite file, 2 gunicorn workers."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        sqlite_path = str(tmp_path / "bot.sqlite3")
-        seeded = _seed(
-            ["--sqlite", sqlite_path],
-            "--migrate",
-            "--members",
-            "50",
-            "--admins",
-            "3",
-            "--answers",
-            "20",
-        )
-        assert seeded.returncode == 0, seeded.stderr
-        env = {
-            **os.environ,
-            "SURVEYBOT_ENV": "production",
-            "SECRET_KEY": SECRET_KEY,
-            "SKILL_SECRET": SECRET,
-            "SQLITE_PATH": sqlite_path,
-            "PUBLIC_BASE_URL": self.url,
-            "WORKERS": "2",
-            "LOG_LEVEL": "WARNING",
-        }
-        env.pop("DATABASE_URL", None)
-        self.log = tmp_path / "bot.log"
-        self._log = self.log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "surveybot.cli", "serve", "--port", str(self.port)],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:  # not listening yet, or a worker still starting
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"bot not ready:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self._log.close()
-
-
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
-    running = Bot(tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
+def bot(tmp_path: Path) -> Iterator[Node]:
+    """`surveybot serve` on a seeded SQLite file, 2 gunicorn workers."""
+    sqlite_path = str(tmp_path / "bot.sqlite3")
+    options = ("--migrate", "--members", "50", "--admins", "3", "--answers", "20")
+    seeded = _seed(["--sqlite", sqlite_path], *options)
+    assert seeded.returncode == 0, seeded.stderr
+    env = {
+        "SECRET_KEY": SECRET_KEY,
+        "SKILL_SECRET": SECRET,
+        "SQLITE_PATH": sqlite_path,
+        "LOG_LEVEL": "WARNING",
+    }
+    with served(env, tmp_path / "node", workers=2) as node:
+        yield node
 
 
 @pytest.mark.timeout(480)
-def test_locust_conversations_against_the_bot(load_python: Path, bot: Bot, tmp_path: Path) -> None:
+def test_locust_conversations_against_the_bot(load_python: Path, bot: Node, tmp_path: Path) -> None:
     out = tmp_path / "locust"
     env = {
         **os.environ,
@@ -355,12 +289,13 @@ def test_locust_conversations_against_the_bot(load_python: Path, bot: Bot, tmp_p
     assert summary["shape"] == "PaperShape" and summary["failures"] == 0
 
 
-def test_fixed_rate_generator_and_wrk_against_the_bot(bot: Bot, tmp_path: Path) -> None:
+def test_fixed_rate_generator_and_wrk_against_the_bot(bot: Node, tmp_path: Path) -> None:
     report = tmp_path / "openloop.json"
     done = _run(
         [
             sys.executable,
-            "loadtest/openloop.py",
+            "-m",
+            "loadtest.openloop",
             "--url",
             f"{bot.url}/skill",
             "--rate",

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from stack_fixtures import REPO, Stack, load_render, module_stack_folder, require_nginx
+from devstack.nginx import load_render
+from devstack.openbuilder import assert_valid_reply, reply_texts
+from devstack.stack import Stack, StackConfig
+from stack_fixtures import REPO, module_stack_folder, require_nginx
 
 from chat_helper import payload
-from kakao_checks import assert_valid_reply, reply_texts
 
 __all__ = ["module_stack_folder"]  # a fixture, used by name
 NGINX = REPO / "nginx"
@@ -218,8 +220,10 @@ def test_image_hook_and_envsubst_render_like_render_py(tmp_path: Path, certifica
 @pytest.fixture(scope="module")
 def stack(module_stack_folder: Path, certificate: Path) -> Iterator[Stack]:
     require_nginx()
-    with Stack.up(module_stack_folder, nodes=1, workers=1, db="sqlite", tls_dir=str(certificate),
-                  log_level="WARNING") as running:  # fmt: skip
+    config = StackConfig(
+        nodes=1, workers=1, db="sqlite", tls_dir=str(certificate), log_level="WARNING"
+    )
+    with Stack.up(config, module_stack_folder) as running:
         yield running
 
 

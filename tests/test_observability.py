@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -17,6 +14,8 @@ import falcon.testing
 import pytest
 import requests
 
+from devstack.nodes import Node
+from devstack.ports import free_port
 from gunicorn_helper import SECRET_KEY, served
 from surveybot.app import create_app
 from surveybot.config import Config
@@ -52,48 +51,21 @@ def test_json_log_lines_carry_extra_fields() -> None:
 
 def test_metrics_add_up_every_worker_of_a_node(pg_url: str, tmp_path: Path) -> None:
     """Two gunicorn workers, many requests: /metrics on any worker counts them all."""
-    port = 18000 + os.getpid() % 1000
-    env = {
-        **os.environ,
+    settings = {
         "SURVEYBOT_ENV": "development",
         "DATABASE_URL": pg_url,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "LOG_FORMAT": "json",
     }
-    log = (tmp_path / "server.log").open("w")
-    command = [
-        sys.executable,
-        "-m",
-        "surveybot.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-    ]
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"{base}/readyz", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    with Node(tmp_path / "node", free_port(), settings, workers=2) as node:
         for i in range(40):
             # New connections each time, so both workers take some.
-            reply = requests.post(f"{base}/skill", json=payload(f"u{i}", "메뉴"), timeout=5)
+            reply = requests.post(f"{node.url}/skill", json=payload(f"u{i}", "메뉴"), timeout=5)
             assert reply.status_code == 200
-        text = requests.get(f"{base}/metrics", timeout=5).text
+        text = requests.get(f"{node.url}/metrics", timeout=5).text
         assert 'surveybot_replies_total{outcome="ok"} 40.0' in text
         assert 'surveybot_db_pool{figure="pool_size"}' in text
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
-        log.close()
-    output = (tmp_path / "server.log").read_text()
-    assert "Traceback" not in output
+    assert "Traceback" not in node.read_log()
 
 
 def _seed_export(sqlite_path: str) -> str:
@@ -126,13 +98,13 @@ def test_export_tokens_never_reach_the_logs(tmp_path: Path, log_format: str) -> 
     token = _seed_export(sqlite_path)
     forged = "AQAAAAAAAAABforgedforgedforgedforgedforged"
     env = {"SQLITE_PATH": sqlite_path, "LOG_FORMAT": log_format, "GUNICORN_ACCESS_LOG": "-"}
-    with served(env, tmp_path / "server.log") as bot:
-        download = requests.get(f"{bot.base}/exports/{token}", timeout=5)
+    with served(env, tmp_path / "node") as bot:
+        download = requests.get(f"{bot.url}/exports/{token}", timeout=5)
         assert download.status_code == 200 and "김관리" in download.content.decode("utf-8-sig")
-        assert requests.get(f"{bot.base}/exports/{forged}?x=1", timeout=5).status_code == 403
+        assert requests.get(f"{bot.url}/exports/{forged}?x=1", timeout=5).status_code == 403
         # A request line without its HTTP version: gunicorn quotes it in its error log.
         _raw_request(bot.port, b"GET /exports/" + forged.encode())
-    log = bot.log()
+    log = bot.read_log()
     assert token not in log and forged not in log, log
     assert log.count("/exports/<redacted>") >= 3, log  # the access log was on, and redacted
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from surveybot.simulator import build_payload, render_reply, run_chat
+from surveybot.simulator import render_reply, run_chat
 
 QUICK = [
     {"label": "설문목록", "action": "message", "messageText": "설문목록"},
@@ -303,11 +303,3 @@ def test_render_reply_survives_garbage() -> None:
     assert "[mystery: 이 출력은 그릴 수 없습니다 / cannot render]" in lines
     assert lines[-1] == "[1] 블록"
     assert choices[0].utterance == "블록" and choices[0].trigger == "QUICKREPLY_BUTTON_BLOCK"
-
-
-def test_build_payload_defaults() -> None:
-    payload = build_payload("메뉴", "k")
-    assert payload["action"]["clientExtra"] == {}
-    assert payload["flow"]["trigger"]["type"] == "TEXT_INPUT"
-    assert payload["bot"]["id"].endswith("!")
-    json.dumps(payload)  # serialisable as it is

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import requests
 
+from devstack.stack import Stack, StackConfig
 from stack_fixtures import (
     ADMIN_CODE,
     REPO,
     STACK_ENV,
     SURVEY,
     Kakao,
-    Stack,
     require_nginx,
     stack_folder,
 )
@@ -28,10 +28,11 @@ STACK = REPO / "scripts" / "stack"
 
 def test_conversation_through_nginx_moves_between_nodes(stack_folder: Path) -> None:
     require_nginx()
-    with Stack.up(
-        stack_folder, nodes=3, workers=2, worker_class="gthread", db="postgres",
-        log_level="WARNING", env=STACK_ENV,
-    ) as stack:  # fmt: skip
+    config = StackConfig(
+        nodes=3, workers=2, worker_class="gthread", db="postgres", log_level="WARNING",
+        env=STACK_ENV,
+    )  # fmt: skip
+    with Stack.up(config, stack_folder) as stack:
         kakao = Kakao(stack.url)
         assert "등록되었습니다" in kakao.say("boss", "등록 김관리").text
         assert "관리자가 되었습니다" in kakao.say("boss", f"관리자인증 {ADMIN_CODE}").text

@@ -19,11 +19,10 @@ import importlib.util
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,12 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.nodes import Node
+from devstack.openbuilder import assert_valid_reply
+from devstack.ports import free_port
+from devstack.procs import poll
+
 from chat_helper import payload
-from kakao_checks import assert_valid_reply
 
 SHIM = "surveybot.workers.MeinheldWorker"
 RAW_MEINHELD = "egg:meinheld#gunicorn_worker"
@@ -52,43 +55,6 @@ WORKER_CLASSES = [
 MODULE_OF = {"gthread": "gunicorn", "gevent": "gevent", "meinheld": "meinheld"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    """This environment without anything that would change how gunicorn or the app is set up."""
-    prefixes = ("GUNICORN_", "DB_", "SURVEYBOT_", "DATABASE_URL", "SQLITE_PATH", "WORKERS", "BIND")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
-    return {**env, **extra}
-
-
-def children(pid: int) -> set[int]:
-    """The child processes of pid: a gunicorn master's are its workers."""
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(child) for child in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A dead child we have not waited for yet is a zombie: gone for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
 def app_loaded(pid: int) -> bool:
     """A worker has loaded the app once libpq is mapped (the master never imports psycopg).
 
@@ -101,93 +67,36 @@ def app_loaded(pid: int) -> bool:
         return False
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
-
-
-class Gunicorn:
-    """A gunicorn master (started by `surveybot serve` or directly) in its own process group."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log: Path, ready: str) -> None:
-        self.log_path = log
-        self._log = log.open("w")
-        self.process = subprocess.Popen(
-            command, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.ready_url = ready
-        self._wait_ready()
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def workers(self) -> set[int]:
-        return children(self.pid)
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"gunicorn exited:\n{self.log()}")
-            try:
-                if requests.get(self.ready_url, timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"gunicorn not ready:\n{self.log()}")
-
-    def stop(self) -> None:
-        try:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
-        finally:
-            try:  # whatever is left of the group: a hung worker, an orphan of a dead master
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            if self.process.poll() is None:
-                self.process.wait(timeout=5)
-            self._log.close()
-
-
 @pytest.fixture
-def servers() -> Iterator[list[Gunicorn]]:
-    started: list[Gunicorn] = []
+def servers() -> Iterator[list[Node]]:
+    started: list[Node] = []
     yield started
     for server in started:
-        server.stop()
+        server.stop(timeout=10)
+
+
+def start(servers: list[Node], server: Node) -> Node:
+    """Start a gunicorn master in its own process group; the fixture stops what is left of it."""
+    servers.append(server)
+    server.start()
+    server.wait_ready()
+    return server
 
 
 def serve(
-    servers: list[Gunicorn], tmp_path: Path, worker_class: str, database_url: str
-) -> tuple[Gunicorn, str]:
+    servers: list[Node], tmp_path: Path, worker_class: str, database_url: str
+) -> tuple[Node, str]:
     """`surveybot serve` with 2 workers of the class; returns it and its /skill URL."""
-    port = _free_port()
-    env = _clean_env(
-        SURVEYBOT_ENV="development",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        DATABASE_URL=database_url,
-        LOG_LEVEL="INFO",
-    )
-    command = [sys.executable, "-m", "surveybot.cli", "serve", "--port", str(port),
-               "--workers", "2", "--worker-class", worker_class]  # fmt: skip
-    log = tmp_path / f"gunicorn-{port}.log"
-    server = Gunicorn(command, env, log, ready=f"http://127.0.0.1:{port}/readyz")
-    servers.append(server)
-    return server, f"http://127.0.0.1:{port}/skill"
+    port = free_port()
+    settings = {
+        "SURVEYBOT_ENV": "development",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "INFO",
+    }
+    folder = tmp_path / f"gunicorn-{port}"
+    server = start(servers, Node(folder, port, settings, workers=2, worker_class=worker_class))
+    return server, f"{server.url}/skill"
 
 
 def say(url: str, user: str, text: str) -> None:
@@ -199,15 +108,15 @@ def say(url: str, user: str, text: str) -> None:
 
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 def test_sigkilled_worker_is_replaced_and_the_master_lives(
-    worker_class: str, pg_url: str, tmp_path: Path, servers: list[Gunicorn]
+    worker_class: str, pg_url: str, tmp_path: Path, servers: list[Node]
 ) -> None:
     _need(MODULE_OF[worker_class])
     server, url = serve(servers, tmp_path, worker_class, pg_url)
     for n in range(4):
         say(url, f"user{n}", "등록 김회원" if n == 0 else "메뉴")
-    assert wait_for(lambda: len(server.workers()) == 2, 10), server.log()
-    before = server.workers()
-    assert wait_for(lambda: all(app_loaded(pid) for pid in before), 15), server.log()
+    assert poll(lambda: len(server.worker_pids()) == 2, 10), server.read_log()
+    before = set(server.worker_pids())
+    assert poll(lambda: all(app_loaded(pid) for pid in before), 15), server.read_log()
     victim = min(before)
 
     os.kill(victim, signal.SIGKILL)
@@ -215,46 +124,45 @@ def test_sigkilled_worker_is_replaced_and_the_master_lives(
         say(url, f"during{n}", "메뉴")
 
     def replaced() -> bool:
-        now = server.workers()
+        now = server.worker_pids()
         return len(now) == 2 and victim not in now
 
-    assert wait_for(replaced, 10), f"no new worker after SIGKILL of {victim}:\n{server.log()}"
-    (new,) = server.workers() - before
-    assert wait_for(lambda: app_loaded(new), 15), server.log()
-    assert server.process.poll() is None and alive(server.pid), server.log()
+    assert poll(replaced, 10), f"no new worker after SIGKILL of {victim}:\n{server.read_log()}"
+    (new,) = set(server.worker_pids()) - before
+    assert poll(lambda: app_loaded(new), 15), server.read_log()
+    assert server.alive(), server.read_log()
     for n in range(10):
         say(url, f"after{n}", "메뉴")
 
-    log = server.log()
+    log = server.read_log()
     assert f"Worker (pid:{victim}) was sent SIGKILL" in log
     assert "Traceback" not in log and "TypeError" not in log, log
 
 
 def test_meinheld_own_worker_kills_the_master_when_a_worker_dies(
-    tmp_path: Path, servers: list[Gunicorn]
+    tmp_path: Path, servers: list[Node]
 ) -> None:
     """Why the shim exists (gunicorn #3055, meinheld #115). Skips, saying so, once it is fixed."""
     _need("meinheld")
-    port = _free_port()
-    env = _clean_env(
-        SURVEYBOT_ENV="development",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        SQLITE_PATH=str(tmp_path / "bot.sqlite3"),
-    )
+    port = free_port()
+    settings = {
+        "SURVEYBOT_ENV": "development",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "SQLITE_PATH": str(tmp_path / "bot.sqlite3"),
+    }
     # gunicorn directly: our gunicorn_conf would hand this worker URI to the shim.
     command = [sys.executable, "-m", "gunicorn", "--no-control-socket", "-b", f"127.0.0.1:{port}",
                "-w", "2", "-k", RAW_MEINHELD, "surveybot.app:get_app()"]  # fmt: skip
-    server = Gunicorn(command, env, tmp_path / "raw.log", ready=f"http://127.0.0.1:{port}/readyz")
-    servers.append(server)
-    assert wait_for(lambda: len(server.workers()) == 2, 10), server.log()
+    server = start(servers, Node(tmp_path / "raw", port, settings, command=command))
+    assert poll(lambda: len(server.worker_pids()) == 2, 10), server.read_log()
 
-    os.kill(min(server.workers()), signal.SIGKILL)
-    if not wait_for(lambda: server.process.poll() is not None, 10):
+    os.kill(min(server.worker_pids()), signal.SIGKILL)
+    if not poll(lambda: not server.alive(), 10):
         pytest.skip(
             "meinheld's own worker no longer takes the master down on a worker SIGKILL "
             "(fixed upstream?): re-check docs/worker-classes.md and whether the shim is still needed"
         )
-    log = server.log()
+    log = server.read_log()
     assert "TypeError: _error() got an unexpected keyword argument 'exc_info'" in log, log
 
 
@@ -271,16 +179,14 @@ def app(environ, start_response):
 
 
 def _tiny_gunicorn(
-    servers: list[Gunicorn], tmp_path: Path, module: str, worker_class: str, *options: str
+    servers: list[Node], tmp_path: Path, module: str, worker_class: str, *options: str
 ) -> str:
-    port = _free_port()
-    env = _clean_env(PYTHONPATH=str(tmp_path))
+    port = free_port()
     command = [sys.executable, "-m", "gunicorn", "--no-control-socket", "-b", f"127.0.0.1:{port}",
                "-k", worker_class, *options, f"{module}:app"]  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / f"{module}-{port}.log"
-    servers.append(Gunicorn(command, env, log, ready=f"{base}/"))
-    return base
+    folder = tmp_path / f"{module}-{port}"
+    settings = {"PYTHONPATH": str(tmp_path)}
+    return start(servers, Node(folder, port, settings, command=command, ready_path="/")).url
 
 
 def _pids_of(base: str, count: int) -> list[str]:
@@ -288,7 +194,7 @@ def _pids_of(base: str, count: int) -> list[str]:
 
 
 def test_meinheld_shim_heartbeat_and_max_requests_where_meinheld_has_neither(
-    tmp_path: Path, servers: list[Gunicorn]
+    tmp_path: Path, servers: list[Node]
 ) -> None:
     """Both servers get a request that hangs; only the shim's master notices (its timeout: 3 s)."""
     _need("meinheld")
@@ -313,11 +219,11 @@ def test_meinheld_shim_heartbeat_and_max_requests_where_meinheld_has_neither(
     with ThreadPoolExecutor(2) as pool:
         shim_hang, raw_hang = pool.map(hang, [shim, raw])
     # The shim's master aborted the stuck worker (the request got a 500) and started another.
-    assert shim_hang == 500, shim_server.log()
-    assert "WORKER TIMEOUT" in shim_server.log()
-    assert wait_for(lambda: requests.get(f"{shim}/", timeout=5).status_code == 200, 5)
+    assert shim_hang == 500, shim_server.read_log()
+    assert "WORKER TIMEOUT" in shim_server.read_log()
+    assert poll(lambda: requests.get(f"{shim}/", timeout=5).status_code == 200, 5)
     # meinheld's own heartbeat (fchmod: ctime) is invisible to gunicorn >= 22 (mtime).
-    assert raw_hang is None and "WORKER TIMEOUT" not in raw_server.log(), raw_server.log()
+    assert raw_hang is None and "WORKER TIMEOUT" not in raw_server.read_log()
 
 
 BIG_APP = """
@@ -337,7 +243,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def test_meinheld_serves_others_while_a_slow_client_drains_a_big_response(
-    tmp_path: Path, servers: list[Gunicorn]
+    tmp_path: Path, servers: list[Node]
 ) -> None:
     """meinheld built with its bundled greenlet 0.4 header spins here, serving nobody else.
 
@@ -347,7 +253,7 @@ def test_meinheld_serves_others_while_a_slow_client_drains_a_big_response(
     _need("meinheld")
     (tmp_path / "big_app.py").write_text(BIG_APP)
     base = _tiny_gunicorn(servers, tmp_path, "big_app", SHIM, "-w", "1")
-    (worker,) = servers[0].workers()
+    (worker,) = servers[0].worker_pids()
     port = int(base.rsplit(":", 1)[1])
     with socket.socket() as slow:
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -408,7 +314,7 @@ def test_one_worker_overlaps_database_waits_as_its_class_allows(
     slowest: float,
     pg_url: str,
     tmp_path: Path,
-    servers: list[Gunicorn],
+    servers: list[Node],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _need("meinheld" if worker_class == SHIM else MODULE_OF[worker_class])

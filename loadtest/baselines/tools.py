@@ -1,11 +1,11 @@
 """Starting the baselines: toolchains (installed or skipped with a line saying so), commands, nginx.
 
-For scripts/bench and for hand runs; standard library only.
+For scripts/bench and for hand runs; standard library and devstack only.
 
     from loadtest.baselines import tools
     go = tools.build_go_echo(Path("var/load/go_echo"))      # None (and a printed reason) if no Go
     argv = tools.gunicorn_argv("loadtest.baselines.flask_echo:app", "127.0.0.1:8091", workers=2)
-    with tools.Service(argv, ready="http://127.0.0.1:8091/healthz", log=Path("flask.log")):
+    with devstack.services.Service(argv, 8091, Path("flask.log"), ready_path="/healthz"):
         ...
     conf = tools.render_nginx(Path("var/load/nginx"), listen=8080, upstream="127.0.0.1:8091")
 """
@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
+
+from devstack.binaries import find_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 LOAD_VENV = ROOT / ".venv-load"
@@ -44,7 +40,7 @@ def say(message: str) -> None:
 
 def ensure_binary(binary: str, apt_package: str, install: bool = True) -> str | None:
     """The path of `binary`; installs `apt_package` when missing and allowed; else None and why."""
-    found = shutil.which(binary)
+    found = find_binary(binary)
     if found or not install:
         if not found:
             say(f"skipped: {binary} is not installed (apt-get install {apt_package})")
@@ -59,7 +55,7 @@ def ensure_binary(binary: str, apt_package: str, install: bool = True) -> str | 
         if done.returncode != 0:
             say(f"skipped: {' '.join(command)} failed: {done.stderr.strip()[-300:]}")
             return None
-    return shutil.which(binary)
+    return find_binary(binary)
 
 
 def build_go_echo(output: Path, install: bool = True) -> Path | None:
@@ -176,61 +172,3 @@ http {{
 def nginx_argv(conf: Path, install: bool = True) -> list[str] | None:
     nginx = ensure_binary("nginx", "nginx-light", install)
     return None if nginx is None else [nginx, "-p", str(conf.parent), "-c", str(conf)]
-
-
-class Service:
-    """A server process started for one measurement: waits until `ready` answers, then stops."""
-
-    def __init__(
-        self,
-        argv: list[str],
-        ready: str,
-        log: Path,
-        env: Mapping[str, str] | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.argv = argv
-        self.ready = ready
-        self.log_path = log
-        self.env = {**os.environ, **(env or {})}
-        self.timeout = timeout
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Service:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self.argv, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self._close()
-                raise RuntimeError(f"{self.argv[0]} exited:\n{self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.ready, timeout=1) as answer:  # noqa: S310
-                    if answer.status < 500:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        self._close()
-        raise RuntimeError(f"{self.argv[0]} not ready at {self.ready}")
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._close()
-
-    def _close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()

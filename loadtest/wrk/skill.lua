@@ -35,7 +35,7 @@ local function json_string(text)
   return '"' .. escaped .. '"'
 end
 
--- The fallback-block request of loadtest/kakao.py's payload(), for typed text.
+-- The request of surveybot.kakao.payload.build_payload() (service/), for typed text.
 local function body(key)
   local k = json_string(key)
   local pf = json_string("pf" .. key:sub(-10))

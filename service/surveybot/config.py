@@ -42,10 +42,6 @@ class Config:
     log_format: str = "json"
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: metrics of all workers of a node
 
-    @property
-    def is_development(self) -> bool:
-        return self.environment == "development"
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, serving: bool = True) -> Config:
         """Build from environment variables; raise ConfigError naming the bad variable.

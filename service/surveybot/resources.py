@@ -16,14 +16,13 @@ import msgspec
 from surveybot.conversation.bot import Bot
 from surveybot.domain import Survey
 from surveybot.export import content_disposition, csv_chunks
+from surveybot.kakao.reply import APOLOGY as APOLOGY  # re-exported: the text users may see
 from surveybot.kakao.reply import error_reply
 from surveybot.kakao.request import BadRequest, decode_request
 from surveybot.store.base import Store, StoreUnavailable
 from surveybot.tokens import TokenExpired, TokenInvalid, verify_export_token
 
 log = logging.getLogger("surveybot.http")
-
-APOLOGY = "죄송합니다. 잠시 문제가 생겼어요. 조금 뒤에 다시 보내 주세요."
 
 
 class SkillResource:
@@ -47,14 +46,14 @@ class SkillResource:
                 "database unavailable",
                 extra={"request_id": req.context.request_id, "error": str(error)},
             )
-            payload = error_reply(APOLOGY)
+            payload = error_reply()
         except Exception:
             req.context.outcome = "apology_error"
             # Kakao shows the user nothing for a 500: answer 200 with an apology instead.
             log.exception(
                 "failed to handle a skill request", extra={"request_id": req.context.request_id}
             )
-            payload = error_reply(APOLOGY)
+            payload = error_reply()
         resp.data = msgspec.json.encode(payload)
         resp.content_type = falcon.MEDIA_JSON
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import json
 import re
@@ -17,11 +16,11 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from surveybot.kakao.limits import validate_reply
+from surveybot.kakao.payload import TEXT_INPUT, build_payload
 
 PROMPT = "나> "
 MORE_PROMPT = ".. "
 DEADLINE_SECONDS = 5.0  # Kakao shows nothing for a reply slower than this
-TEXT_INPUT = "TEXT_INPUT"
 BANNER = """\
 surveybot chat: {url} 에 오픈빌더처럼 요청을 보냅니다 (사용자 {user}).
   메시지를 입력하고 Enter. 줄 끝의 \\ 는 다음 줄로 이어 씁니다 (여러 줄 메시지: 설문 만들기).
@@ -31,7 +30,6 @@ Type a message and Enter; end a line with \\ to continue it; type a shown number
 """
 _NUMBER = re.compile(r"[0-9]{1,3}")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-ACTION = {"id": "surveybot-chat-action", "name": "survey_skill", "params": {}, "detailParams": {}}
 
 Node = dict[str, Any]
 ReadLine = Callable[[str], "str | None"]
@@ -45,36 +43,6 @@ class Choice:
     utterance: str
     extra: dict[str, Any]
     trigger: str
-
-
-def build_payload(
-    utterance: str,
-    user_key: str,
-    *,
-    client_extra: dict[str, Any] | None = None,
-    trigger: str = TEXT_INPUT,
-) -> Node:
-    """Return a skill request shaped like the ones Open Builder's test panel sends."""
-    block = {"id": "surveybot-chat-block", "name": "폴백 블록"}
-    # Kakao always sends a plusfriend key too; a stable stand-in keeps per-user logic honest.
-    friend_key = hashlib.sha256(user_key.encode()).hexdigest()[:12]
-    properties = {"botUserKey": user_key, "bot_user_key": user_key, "isFriend": True}
-    properties |= {"plusfriendUserKey": friend_key, "plusfriend_user_key": friend_key}
-    return {
-        "intent": dict(block),
-        "userRequest": {
-            "timezone": "Asia/Seoul",
-            "params": {"surface": "BuilderBotTest"},
-            "block": dict(block),
-            "utterance": utterance,
-            "lang": "ko",
-            "user": {"id": user_key, "type": "botUserKey", "properties": properties},
-        },
-        "bot": {"id": "surveybot-chat!", "name": "surveybot chat"},  # '!': a development bot
-        "action": {**ACTION, "clientExtra": dict(client_extra or {})},
-        "contexts": [],
-        "flow": {"trigger": {"type": trigger}, "lastBlock": dict(block)},
-    }
 
 
 def post_json(
@@ -277,7 +245,7 @@ class _Chat:
         return True
 
     def send(self, utterance: str, extra: dict[str, Any], trigger: str) -> None:
-        payload = build_payload(utterance, self.user_key, client_extra=extra, trigger=trigger)
+        payload = build_payload(self.user_key, utterance, extra, trigger=trigger, test_panel=True)
         started = time.monotonic()
         try:
             status, body = post_json(self.url, payload, self.headers, self.timeout)

@@ -21,7 +21,7 @@ def manage(ctx: Context, command: Command) -> Reply:
     """Every survey, open and closed, with response counts."""
     listings = ctx.store.list_surveys()
     if not listings:
-        return Reply().text("아직 설문이 없습니다.").quick("설문만들기", "설문만들기")
+        return Reply().text("아직 설문이 없습니다.").quick("설문만들기")
     lines = ["[설문관리]"]
     for listing in listings:
         survey = listing.survey
@@ -31,8 +31,8 @@ def manage(ctx: Context, command: Command) -> Reply:
     lines.append("\n결과·미응답·마감·재개·삭제·다운로드 뒤에 번호를 붙여 보내세요.")
     reply = paged(ctx, "설문관리", "\n".join(lines))
     for listing in listings[:6]:
-        reply.quick(f"결과 {listing.survey.id}", f"결과 {listing.survey.id}")
-    return reply.quick("설문만들기", "설문만들기").quick("메뉴", "메뉴")
+        reply.quick(f"결과 {listing.survey.id}")
+    return reply.quick("설문만들기").quick("메뉴")
 
 
 def _status(ctx: Context, survey: Survey) -> str:
@@ -51,9 +51,9 @@ def results(ctx: Context, command: Command) -> Reply:
         return no_survey(number)
     reply = paged(ctx, f"결과 {number}", results_text(ctx, found))
     return (
-        reply.quick(f"미응답 {number}", f"미응답 {number}")
-        .quick(f"다운로드 {number}", f"다운로드 {number}")
-        .quick("설문관리", "설문관리")
+        reply.quick(f"미응답 {number}")
+        .quick(f"다운로드 {number}")
+        .quick("설문관리")
     )
 
 
@@ -123,7 +123,7 @@ def pending(ctx: Context, command: Command) -> Reply:
         return no_survey(number)
     if not people:
         text = f"[미응답] {survey.id}. {survey.title}\n모두 응답했습니다. 🎉"
-        return Reply().text(text).quick(f"결과 {number}", f"결과 {number}")
+        return Reply().text(text).quick(f"결과 {number}")
     lines = [f"[미응답] {survey.id}. {survey.title} — {len(people)}명"]
     for person in people:
         details = [part for part in (person.member_no, person.department) if part]
@@ -131,7 +131,7 @@ def pending(ctx: Context, command: Command) -> Reply:
             details.append("미등록")
         lines.append(f"• {person.name}" + (f" ({', '.join(details)})" if details else ""))
     reply = paged(ctx, f"미응답 {number}", "\n".join(lines))
-    return reply.quick(f"결과 {number}", f"결과 {number}").quick("설문관리", "설문관리")
+    return reply.quick(f"결과 {number}").quick("설문관리")
 
 
 def close(ctx: Context, command: Command) -> Reply:
@@ -149,8 +149,8 @@ def close(ctx: Context, command: Command) -> Reply:
     return (
         Reply()
         .text(text)
-        .quick(f"결과 {number}", f"결과 {number}")
-        .quick(f"재개 {number}", f"재개 {number}")
+        .quick(f"결과 {number}")
+        .quick(f"재개 {number}")
     )
 
 
@@ -170,7 +170,7 @@ def reopen(ctx: Context, command: Command) -> Reply:
                 f"{number}번 익명 설문은 결과가 공개되어 다시 열 수 없습니다. 다시 받으려면 새 "
                 "설문을 만들어 주세요."
             )
-            return Reply().text(text).quick(f"결과 {number}", f"결과 {number}")
+            return Reply().text(text).quick(f"결과 {number}")
     outcome = ctx.store.reopen_survey(number, ctx.now)
     if outcome is WriteOutcome.MISSING:
         return no_survey(number)
@@ -184,7 +184,7 @@ def reopen(ctx: Context, command: Command) -> Reply:
     else:
         text = f"{number}번 설문을 다시 열었습니다."
     return (
-        Reply().text(text).quick(f"결과 {number}", f"결과 {number}").quick("설문관리", "설문관리")
+        Reply().text(text).quick(f"결과 {number}").quick("설문관리")
     )
 
 
@@ -213,14 +213,14 @@ def confirm_delete(ctx: Context, command: Command) -> Reply:
     if ctx.pending_confirmation("delete", number) is None:
         # Only right after 삭제 n: a stray or forged 삭제확인 deletes nothing.
         text = f"삭제하려면 먼저 {quoted(f'삭제 {number}', '을/를')} 보내 주세요."
-        return Reply().text(text).quick("설문관리", "설문관리")
+        return Reply().text(text).quick("설문관리")
     deleted = ctx.store.delete_survey(number)
     ctx.forget("confirm")
     if not deleted:
         return (
-            Reply().text(f"{number}번 설문이 없습니다 (이미 삭제됨).").quick("설문관리", "설문관리")
+            Reply().text(f"{number}번 설문이 없습니다 (이미 삭제됨).").quick("설문관리")
         )
-    return Reply().text(f"{number}번 설문을 삭제했습니다.").quick("설문관리", "설문관리")
+    return Reply().text(f"{number}번 설문을 삭제했습니다.").quick("설문관리")
 
 
 def export(ctx: Context, command: Command) -> Reply:
@@ -237,7 +237,7 @@ def export(ctx: Context, command: Command) -> Reply:
             text = ANONYMOUS_HIDDEN.format(n=ANONYMOUS_RESULTS_MIN).replace(
                 "보기별 결과와 자유 응답은", "결과 파일은"
             )
-            return Reply().text(text).quick(f"결과 {number}", f"결과 {number}")
+            return Reply().text(text).quick(f"결과 {number}")
     settings = ctx.settings
     expires = int(ctx.now.timestamp()) + settings.export_ttl_seconds
     token = sign_export_token(settings.secret_key, survey.id, ctx.registered.id, expires)
@@ -249,8 +249,8 @@ def export(ctx: Context, command: Command) -> Reply:
     return (
         Reply()
         .card("결과 파일", description, [Button.link("CSV 내려받기", url)])
-        .quick(f"결과 {number}", f"결과 {number}")
-        .quick("설문관리", "설문관리")
+        .quick(f"결과 {number}")
+        .quick("설문관리")
     )
 
 
@@ -267,7 +267,7 @@ def _change_role(ctx: Context, command: Command, role: Role) -> Reply:
     try:
         name, number = split_name_number(command.arg)
     except InvalidName as error:
-        return Reply().text(str(error)).quick("메뉴", "메뉴")
+        return Reply().text(str(error)).quick("메뉴")
     if not name:
         return Reply().text(
             f"이름을 함께 보내 주세요. 예: '{verb} 홍길동' (동명이인은 '{verb} 홍길동 1234')"
@@ -278,7 +278,7 @@ def _change_role(ctx: Context, command: Command, role: Role) -> Reply:
     who = " ".join(part for part in (name, number) if part)
     if not people:
         text = f"{quoted(who, '으로/로')} 등록된 사람이 없습니다."
-        return Reply().text(text).quick("명단", "명단")
+        return Reply().text(text).quick("명단")
     if len(people) > 1:
         numbers = ", ".join(p.member_no or "번호 없음" for p in people)
         return Reply().text(f"같은 이름이 여러 명입니다 ({numbers}). 번호를 붙여 주세요.")
@@ -291,7 +291,7 @@ def _change_role(ctx: Context, command: Command, role: Role) -> Reply:
         RoleOutcome.LAST_ADMIN: "마지막 관리자는 해제할 수 없습니다. 먼저 다른 관리자를 지정해 주세요.",
         RoleOutcome.MISSING: f"{quoted(who, '으로/로')} 등록된 사람이 없습니다.",
     }[outcome]
-    return Reply().text(text).quick("메뉴", "메뉴")
+    return Reply().text(text).quick("메뉴")
 
 
 def roster(ctx: Context, command: Command) -> Reply:
@@ -301,14 +301,14 @@ def roster(ctx: Context, command: Command) -> Reply:
             "명단이 없어 누구나 등록할 수 있습니다. 응답률은 등록한 사람 기준입니다.\n"
             "운영자가 'surveybot roster import 명단.csv'로 명단(이름, 번호, 부서)을 가져올 수 있습니다."
         )
-        return Reply().text(text).quick("설문관리", "설문관리")
+        return Reply().text(text).quick("설문관리")
     lines = [
         f"[명단] {status.size}명 · 등록 {status.registered}명 · 미등록 {len(status.unregistered)}명"
     ]
     for entry in status.unregistered:
         details = [part for part in (entry.member_no, entry.department) if part]
         lines.append(f"• {entry.name}" + (f" ({', '.join(details)})" if details else ""))
-    return paged(ctx, "명단", "\n".join(lines)).quick("설문관리", "설문관리")
+    return paged(ctx, "명단", "\n".join(lines)).quick("설문관리")
 
 
 def release(ctx: Context, command: Command) -> Reply:
@@ -320,10 +320,10 @@ def release(ctx: Context, command: Command) -> Reply:
     try:
         name, number = split_name_number(command.arg)
     except InvalidName as error:
-        return Reply().text(str(error)).quick("명단", "명단")
+        return Reply().text(str(error)).quick("명단")
     if not name:
         text = "명단의 이름을 함께 보내 주세요. 예: '등록해제 홍길동' (동명이인은 '등록해제 홍길동 1234')"
-        return Reply().text(text).quick("명단", "명단")
+        return Reply().text(text).quick("명단")
     result = ctx.store.release_claim(name, number)
     who = " ".join(part for part in (name, number) if part)
     if result.outcome is ReleaseOutcome.OK:
@@ -342,4 +342,4 @@ def release(ctx: Context, command: Command) -> Reply:
             ReleaseOutcome.NUMBER_REQUIRED: f"명단에 {who} 이름이 여럿입니다. 번호를 붙여 주세요.",
             ReleaseOutcome.NOT_CLAIMED: f"명단의 {quoted(who, '은/는')} 등록한 사람이 없습니다.",
         }[result.outcome]
-    return Reply().text(text).quick("명단", "명단").quick("메뉴", "메뉴")
+    return Reply().text(text).quick("명단").quick("메뉴")

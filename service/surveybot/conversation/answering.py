@@ -85,7 +85,7 @@ def on_input(ctx: Context, command: Command | None) -> Reply | None:
     word = control_word(ctx.utterance)
     if word == "stop":
         ctx.clear_state()
-        return Reply().text("응답을 저장하지 않고 나왔습니다.").quick("설문목록", "설문목록")
+        return Reply().text("응답을 저장하지 않고 나왔습니다.").quick("설문목록")
     if word == "back":
         return _advance(ctx, survey, max(step - 1, 0), None)
     if step >= len(survey.questions):
@@ -221,7 +221,7 @@ def _at_summary(
         Reply()
         .text(f"설문 {survey.id} 응답이 저장되었습니다. 마감 전까지 다시 참여하면 바뀝니다.{note}")
         .quick("내 응답 보기", f"내응답 {survey.id}")
-        .quick("설문목록", "설문목록")
+        .quick("설문목록")
     )
 
 
@@ -242,7 +242,7 @@ def _show_step(survey: Survey, state: dict[str, Any], preface: str) -> Reply:
             f"[응답 확인] {survey.id}. {survey.title}\n\n{answers_text(survey, state['answers'])}"
         )
         reply = Reply().text(_join(preface, text + "\n\n'제출'을 누르면 저장됩니다."))
-        return reply.quick("제출", "제출", extra).quick("이전", "이전").quick("그만", "그만")
+        return reply.quick("제출", extra=extra).quick("이전").quick("그만")
     question = survey.questions[step]
     reply = Reply().text(_join(preface, _question_text(survey, step, question)))
     # Kakao shows 10 quick replies at most: 이전 and 그만 always fit, and options past that
@@ -251,10 +251,10 @@ def _show_step(survey: Survey, state: dict[str, Any], preface: str) -> Reply:
     for index, option in enumerate(question.options[:room]):
         reply.quick(f"{index + 1}. {option}", option, {**extra, "o": index})
     if question.kind is QuestionKind.TEXT:
-        reply.quick("건너뛰기", "건너뛰기", extra)
+        reply.quick("건너뛰기", extra=extra)
     if step > 0:
-        reply.quick("이전", "이전")
-    return reply.quick("그만", "그만")
+        reply.quick("이전")
+    return reply.quick("그만")
 
 
 def _question_text(survey: Survey, step: int, question: Question) -> str:
@@ -286,5 +286,5 @@ def _closed_reply(survey: Survey) -> Reply:
         Reply()
         .text(f"{survey.id}번 설문 {quoted(survey.title, '은/는')} 마감되었습니다.")
         .quick("내 응답 보기", f"내응답 {survey.id}")
-        .quick("설문목록", "설문목록")
+        .quick("설문목록")
     )

@@ -61,7 +61,7 @@ class Bot:
         reply = self._answer(request)
         if not reply.quick_replies:
             # Every reply leaves a way on: with a single fallback block, a dead end is a dead bot.
-            reply.quick("메뉴", "메뉴")
+            reply.quick("메뉴")
         return reply
 
     def _answer(self, request: SkillRequest) -> Reply:
@@ -89,7 +89,7 @@ def _dispatch(ctx: Context, command: Command | None) -> Reply:
         ctx.page = paging[1]
         paged_command = parse_command(paging[0])
         if paged_command is None or paged_command.name == "next":
-            return Reply().text("더 볼 내용이 없습니다.").quick("메뉴", "메뉴")
+            return Reply().text("더 볼 내용이 없습니다.").quick("메뉴")
         return _route(ctx, paged_command)
     flow = FLOWS.get(str(ctx.state.get("flow")))
     if flow is not None and ctx.user is not None:
@@ -97,7 +97,7 @@ def _dispatch(ctx: Context, command: Command | None) -> Reply:
         if reply is not None:
             return reply
     if command is not None and command.name == "next":
-        return Reply().text("더 볼 내용이 없습니다.").quick("메뉴", "메뉴")
+        return Reply().text("더 볼 내용이 없습니다.").quick("메뉴")
     return _route(ctx, command)
 
 

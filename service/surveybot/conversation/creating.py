@@ -69,7 +69,7 @@ def start(ctx: Context, command: Command) -> Reply:
             draft = parse_survey_text(command.arg, command.rest.splitlines(), ctx.now)
         except SurveyTextError as error:
             text = f"설문을 만들 수 없습니다.\n{error}\n\n예시:\n{EXAMPLE}"
-            return Reply().text(text).quick("안내대로 만들기", "설문만들기").quick("메뉴", "메뉴")
+            return Reply().text(text).quick("안내대로 만들기", "설문만들기").quick("메뉴")
         state = {"flow": FLOW, "stage": "preview", "key": key, "draft": draft_to_json(draft)}
         ctx.save_state(state)
         return _preview(ctx, draft)
@@ -78,7 +78,7 @@ def start(ctx: Context, command: Command) -> Reply:
         "새 설문을 만듭니다. 언제든 '그만'으로 나갈 수 있습니다.\n\n"
         f"한 번에 만들려면 이렇게 보내도 됩니다:\n{EXAMPLE}\n\n{PROMPTS['title']}\n{WORDS['title']}"
     )
-    return Reply().text(text).quick("그만", "그만")
+    return Reply().text(text).quick("그만")
 
 
 def on_input(ctx: Context, command: Command | None) -> Reply | None:
@@ -94,7 +94,7 @@ def on_input(ctx: Context, command: Command | None) -> Reply | None:
     word = control_word(ctx.utterance)
     if word == "stop":
         ctx.clear_state()
-        return Reply().text("설문 만들기를 그만두었습니다.").quick("메뉴", "메뉴")
+        return Reply().text("설문 만들기를 그만두었습니다.").quick("메뉴")
     if not ctx.registered.is_admin:
         ctx.clear_state()
         return admin_only(ctx, command or Command("create"))
@@ -157,7 +157,7 @@ def _next(ctx: Context, stage: str, preface: str = "", **changes: Any) -> Reply:
     draft = {**ctx.state["draft"], **changes}
     state = {**ctx.state, "stage": stage, "draft": draft}
     if not ctx.save_state(state):
-        return Reply().text("같은 입력이 두 번 들어와 한 번만 반영했습니다.").quick("그만", "그만")
+        return Reply().text("같은 입력이 두 번 들어와 한 번만 반영했습니다.").quick("그만")
     if stage == "preview":
         return _preview(ctx, draft_from_json(draft))
     return _prompt(stage, preface)
@@ -177,12 +177,12 @@ def _go_back(ctx: Context, stage: str) -> Reply:
 def _prompt(stage: str, preface: str) -> Reply:
     reply = Reply().text(f"{preface}{PROMPTS[stage]}\n\n{WORDS[stage]}")
     if stage in {"description", "deadline"}:
-        reply.quick("건너뛰기", "건너뛰기")
+        reply.quick("건너뛰기")
     if stage == "questions":
-        reply.quick("완료", "완료")
+        reply.quick("완료")
     if stage == "anonymous":
-        reply.quick("예 (익명)", "예").quick("아니오", "아니오")
-    return reply.quick("이전", "이전").quick("그만", "그만")
+        reply.quick("예 (익명)", "예").quick("아니오")
+    return reply.quick("이전").quick("그만")
 
 
 def _at_preview(ctx: Context, word: str | None, command: Command | None) -> Reply | None:
@@ -198,9 +198,9 @@ def _at_preview(ctx: Context, word: str | None, command: Command | None) -> Repl
             f"설문 {survey.id} {quoted(survey.title, '을/를')} 게시했습니다. "
             f"회원은 {quoted(f'참여 {survey.id}', '으로/로')} 응답합니다."
         )
-        .quick(f"결과 {survey.id}", f"결과 {survey.id}")
-        .quick(f"미응답 {survey.id}", f"미응답 {survey.id}")
-        .quick("설문관리", "설문관리")
+        .quick(f"결과 {survey.id}")
+        .quick(f"미응답 {survey.id}")
+        .quick("설문관리")
     )
 
 
@@ -220,7 +220,7 @@ def _preview(ctx: Context, draft: SurveyDraft) -> Reply:
         lines.append(f"Q{index}. {question.title} ({kind}){options}")
     lines.append("\n'확인'을 누르면 게시합니다.")
     reply = paged(ctx, "미리보기", "\n".join(lines))
-    return reply.quick("확인", "확인").quick("그만", "그만")
+    return reply.quick("확인").quick("그만")
 
 
 def draft_to_json(draft: SurveyDraft) -> dict[str, Any]:

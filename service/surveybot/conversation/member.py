@@ -14,7 +14,7 @@ def surveys(ctx: Context, command: Command) -> Reply:
     """Open surveys, newest first, with deadline and whether I answered."""
     listings = ctx.store.list_open_surveys(ctx.registered.id, ctx.now)
     if not listings:
-        return Reply().text("지금 진행 중인 설문이 없습니다.").quick("메뉴", "메뉴")
+        return Reply().text("지금 진행 중인 설문이 없습니다.").quick("메뉴")
     lines = ["[진행 중인 설문]"]
     for listing in listings:
         survey = listing.survey
@@ -24,18 +24,18 @@ def surveys(ctx: Context, command: Command) -> Reply:
     reply = paged(ctx, "설문목록", "\n".join(lines))
     for listing in listings[:8]:
         verb = "내응답" if listing.answered else "참여"
-        reply.quick(f"{verb} {listing.survey.id}", f"{verb} {listing.survey.id}")
-    return reply.quick("메뉴", "메뉴")
+        reply.quick(f"{verb} {listing.survey.id}")
+    return reply.quick("메뉴")
 
 
 def missing_number(name: str) -> Reply:
     return (
-        Reply().text(f"설문 번호를 함께 보내 주세요. 예: '{name} 3'").quick("설문목록", "설문목록")
+        Reply().text(f"설문 번호를 함께 보내 주세요. 예: '{name} 3'").quick("설문목록")
     )
 
 
 def no_survey(number: int) -> Reply:
-    return Reply().text(f"{number}번 설문이 없습니다.").quick("설문목록", "설문목록")
+    return Reply().text(f"{number}번 설문이 없습니다.").quick("설문목록")
 
 
 def mine(ctx: Context, command: Command) -> Reply:
@@ -50,8 +50,8 @@ def mine(ctx: Context, command: Command) -> Reply:
     if response is None:
         reply = Reply().text(f"{survey.id}번 설문 '{survey.title}'에 아직 응답하지 않았습니다.")
         if survey.is_open(ctx.now):
-            reply.quick(f"참여 {survey.id}", f"참여 {survey.id}")
-        return reply.quick("설문목록", "설문목록")
+            reply.quick(f"참여 {survey.id}")
+        return reply.quick("설문목록")
     when = f"\n제출: {kst(response.submitted_at)}" if response.submitted_at else ""
     text = (
         f"[내 응답] {survey.id}. {survey.title}{when}\n\n{answers_text(survey, response.answers)}"
@@ -59,7 +59,7 @@ def mine(ctx: Context, command: Command) -> Reply:
     reply = paged(ctx, f"내응답 {survey.id}", text)
     if survey.is_open(ctx.now):
         reply.quick("다시 응답", f"참여 {survey.id}").quick("응답 철회", f"취소 {survey.id}")
-    return reply.quick("설문목록", "설문목록")
+    return reply.quick("설문목록")
 
 
 def answers_text(survey: Survey, answers: tuple[Answer, ...] | list[Answer]) -> str:
@@ -114,7 +114,7 @@ def confirm_cancel(ctx: Context, command: Command) -> Reply:
     if pending is None:
         # Only right after 취소 n: a stray or forged 취소확인 withdraws nothing.
         text = f"철회하려면 먼저 {quoted(f'취소 {number}', '을/를')} 보내 주세요."
-        return Reply().text(text).quick(f"취소 {number}", f"취소 {number}")
+        return Reply().text(text).quick(f"취소 {number}")
     respondent = ctx.respondent_key(number, bool(pending.get("anonymous")))
     outcome = ctx.store.withdraw_response(number, ctx.registered, respondent, ctx.now)
     ctx.forget("confirm")
@@ -128,5 +128,5 @@ def confirm_cancel(ctx: Context, command: Command) -> Reply:
         Reply()
         .text(text)
         .quick(f"다시 참여 {number}", f"참여 {number}")
-        .quick("설문목록", "설문목록")
+        .quick("설문목록")
     )

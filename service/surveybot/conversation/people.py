@@ -40,16 +40,16 @@ def menu(ctx: Context, command: Command) -> Reply:
         return (
             Reply()
             .text(f"안녕하세요! 설문봇입니다.\n먼저 이름을 등록해 주세요.\n{REGISTER_HINT}")
-            .quick("도움말", "도움말")
+            .quick("도움말")
         )
     text = f"{ctx.user.name}님, 무엇을 할까요?\n\n{MEMBER_HELP}"
     reply = Reply()
     if ctx.user.is_admin:
         text = f"{text}\n\n{ADMIN_HELP}"
-    reply.text(text).quick("설문목록", "설문목록")
+    reply.text(text).quick("설문목록")
     if ctx.user.is_admin:
-        reply.quick("설문관리", "설문관리").quick("설문만들기", "설문만들기").quick("명단", "명단")
-    return reply.quick("내정보", "내정보")
+        reply.quick("설문관리").quick("설문만들기").quick("명단")
+    return reply.quick("내정보")
 
 
 def register(ctx: Context, command: Command) -> Reply:
@@ -57,16 +57,16 @@ def register(ctx: Context, command: Command) -> Reply:
     try:
         name, member_no = split_name_number(command.arg)
     except InvalidName as error:
-        return Reply().text(f"{error}\n{REGISTER_HINT}").quick("도움말", "도움말")
+        return Reply().text(f"{error}\n{REGISTER_HINT}").quick("도움말")
     if not name:
-        return Reply().text(f"이름이 없습니다.\n{REGISTER_HINT}").quick("도움말", "도움말")
+        return Reply().text(f"이름이 없습니다.\n{REGISTER_HINT}").quick("도움말")
     result = ctx.store.register(ctx.user_key, name, member_no)
     if result.outcome is RegisterOutcome.OK and result.user is not None:
         user = result.user
         verb = "이름을 바꿨습니다" if ctx.user is not None else "등록되었습니다"
         text = f"{user.name}님, {verb}{_details(user.member_no, user.department)}."
-        return Reply().text(text).quick("설문목록", "설문목록").quick("메뉴", "메뉴")
-    return Reply().text(_REGISTER_REFUSALS[result.outcome]).quick("도움말", "도움말")
+        return Reply().text(text).quick("설문목록").quick("메뉴")
+    return Reply().text(_REGISTER_REFUSALS[result.outcome]).quick("도움말")
 
 
 _REGISTER_REFUSALS = {
@@ -93,7 +93,7 @@ def me(ctx: Context, command: Command) -> Reply:
         f"[내 정보]\n이름: {user.name}\n번호: {user.member_no or '-'}\n"
         f"부서: {user.department or '-'}\n권한: {role}"
     )
-    return Reply().text(text).quick("설문목록", "설문목록").quick("메뉴", "메뉴")
+    return Reply().text(text).quick("설문목록").quick("메뉴")
 
 
 def admin_code(ctx: Context, command: Command) -> Reply:
@@ -101,7 +101,7 @@ def admin_code(ctx: Context, command: Command) -> Reply:
     user = ctx.registered
     settings = ctx.settings
     if user.is_admin:
-        return Reply().text("이미 관리자입니다.").quick("메뉴", "메뉴")
+        return Reply().text("이미 관리자입니다.").quick("메뉴")
     if settings.admin_code is None:
         return Reply().text("관리자 코드가 설정되어 있지 않습니다. 운영자에게 문의해 주세요.")
     since = ctx.now - timedelta(hours=1)
@@ -120,27 +120,27 @@ def admin_code(ctx: Context, command: Command) -> Reply:
             "wrong admin code", extra={"user_key": ctx.user_key, "failures": everyone + 1}
         )
         left = settings.admin_code_tries_per_hour - failures - 1
-        return Reply().text(f"코드가 올바르지 않습니다. (남은 시도 {left}회)").quick("메뉴", "메뉴")
+        return Reply().text(f"코드가 올바르지 않습니다. (남은 시도 {left}회)").quick("메뉴")
     outcome = ctx.store.set_role(user.id, Role.ADMIN.value)
     if outcome is RoleOutcome.MISSING:
         return Reply().text(f"등록 정보가 없습니다.\n{REGISTER_HINT}")
-    return Reply().text("관리자가 되었습니다.").quick("설문관리", "설문관리").quick("메뉴", "메뉴")
+    return Reply().text("관리자가 되었습니다.").quick("설문관리").quick("메뉴")
 
 
 def need_registration(ctx: Context, command: Command) -> Reply:
-    return Reply().text(f"먼저 이름을 등록해 주세요.\n{REGISTER_HINT}").quick("도움말", "도움말")
+    return Reply().text(f"먼저 이름을 등록해 주세요.\n{REGISTER_HINT}").quick("도움말")
 
 
 def admin_only(ctx: Context, command: Command) -> Reply:
-    return Reply().text("관리자만 쓸 수 있는 명령입니다.").quick("메뉴", "메뉴")
+    return Reply().text("관리자만 쓸 수 있는 명령입니다.").quick("메뉴")
 
 
 def unknown(ctx: Context, command: Command | None) -> Reply:
     text = "무슨 말인지 모르겠어요. '메뉴'를 보내면 할 수 있는 일을 알려 드립니다."
-    return Reply().text(text).quick("메뉴", "메뉴").quick("설문목록", "설문목록")
+    return Reply().text(text).quick("메뉴").quick("설문목록")
 
 
 def nothing_pending(ctx: Context, command: Command) -> Reply:
     """이전/그만/제출/확인/다음 with no conversation in progress (often a late double tap)."""
     text = "지금 진행 중인 작업이 없습니다."
-    return Reply().text(text).quick("설문목록", "설문목록").quick("메뉴", "메뉴")
+    return Reply().text(text).quick("설문목록").quick("메뉴")

@@ -1,9 +1,9 @@
 """Decode an Open Builder skill request into the few fields the bot acts on.
 
 Policy: the fields the bot cannot work without (the user id and the utterance) are validated and a
-wrong type is a 400 naming the JSON path. Metadata the bot only uses as a hint (surface, trigger,
-bot id, clientExtra) degrades to None / {} on any surprise, because Kakao changes payloads without
-notice and a changed hint must never stop the bot from answering.
+wrong type is a 400 naming the JSON path. clientExtra, only a hint, degrades to {} on any surprise,
+because Kakao changes payloads without notice and a changed hint must never stop the bot from
+answering. Everything else in the payload is ignored.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -30,8 +30,6 @@ _PAIR_ESCAPE_LEN = 12
 # refuses NUL in text, and none of these means anything in a chat message.
 _UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
 
-_T = TypeVar("_T")
-
 
 class BadRequest(Exception):
     """A request the skill cannot answer; the HTTP layer maps it to `status`."""
@@ -49,9 +47,6 @@ class SkillRequest:
     user_key: str
     utterance: str
     client_extra: dict[str, Any]
-    surface: str | None = None
-    trigger: str | None = None
-    bot_id: str | None = None
 
 
 # Every field is optional and unknown keys (lang, snake_case duplicates, ...) are ignored.
@@ -62,30 +57,11 @@ class _User(msgspec.Struct):
 class _UserRequest(msgspec.Struct):
     user: _User | None = None
     utterance: str | None = None
-    params: msgspec.Raw = msgspec.Raw()  # decoded on its own by _hint()
 
 
 class _Payload(msgspec.Struct):
     userRequest: _UserRequest | None = None  # Kakao's camelCase key
-    action: msgspec.Raw = msgspec.Raw()  # decoded on its own by _hint()
-    flow: msgspec.Raw = msgspec.Raw()  # decoded on its own by _hint()
-    bot: msgspec.Raw = msgspec.Raw()  # decoded on its own by _hint()
-
-
-class _Params(msgspec.Struct):
-    surface: str | None = None
-
-
-class _Trigger(msgspec.Struct):
-    type: str | None = None
-
-
-class _Flow(msgspec.Struct):
-    trigger: _Trigger | None = None
-
-
-class _Bot(msgspec.Struct):
-    id: str | None = None
+    action: msgspec.Raw = msgspec.Raw()  # decoded on its own by _client_extra()
 
 
 class _Action(msgspec.Struct):
@@ -94,16 +70,6 @@ class _Action(msgspec.Struct):
 
 
 _PAYLOAD = msgspec.json.Decoder(_Payload)
-
-
-def _hint(raw: msgspec.Raw, kind: type[_T]) -> _T | None:
-    """Decode an optional metadata section; anything unexpected yields None."""
-    if not raw:
-        return None
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except (msgspec.DecodeError, ValueError, RecursionError):
-        return None
 
 
 def _parse(body: bytes | str) -> _Payload:
@@ -155,13 +121,13 @@ def _user_key(payload: _Payload) -> str:
 
 def _client_extra(raw: msgspec.Raw) -> dict[str, Any]:
     """action.clientExtra (or client_extra) with its text cleaned; {} when absent or odd."""
-    action = _hint(raw, _Action)
-    if action is None:
+    if not raw:
         return {}
-    extra = action.clientExtra if action.clientExtra is not None else action.client_extra
     try:
+        action = msgspec.json.decode(raw, type=_Action)
+        extra = action.clientExtra if action.clientExtra is not None else action.client_extra
         return _clean_json(extra or {}, 0)  # type: ignore[no-any-return]
-    except _TooDeep:
+    except (msgspec.DecodeError, ValueError, RecursionError, _TooDeep):
         return {}
 
 
@@ -186,14 +152,8 @@ def decode_request(body: bytes | str) -> SkillRequest:
     """Decode a skill request body; raises BadRequest(400) when it cannot be answered."""
     payload = _parse(body)
     user_request = payload.userRequest or _UserRequest()
-    params = _hint(user_request.params, _Params)
-    flow = _hint(payload.flow, _Flow)
-    bot = _hint(payload.bot, _Bot)
     return SkillRequest(
         user_key=_user_key(payload),
         utterance=clean_text(user_request.utterance or ""),
         client_extra=_client_extra(payload.action),
-        surface=params.surface if params else None,
-        trigger=flow.trigger.type if flow and flow.trigger else None,
-        bot_id=bot.id if bot else None,
     )

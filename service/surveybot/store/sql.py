@@ -7,7 +7,7 @@ repeated one (a double-tapped button) has the effect of one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Protocol
@@ -433,9 +433,15 @@ class SqlStore:
     @contextmanager
     def export_rows(self, survey_id: int) -> Iterator[Iterator[ExportRow]]:
         with self._d.export_cursor(survey_id) as (anonymous, rows):
-            yield self._export(rows, anonymous)
+            exported = self._export(rows, anonymous)
+            try:
+                yield exported
+            finally:
+                exported.close()  # a reader that stopped part-way leaves no suspended generator
 
-    def _export(self, rows: Iterator[Sequence[Any]], anonymous: bool) -> Iterator[ExportRow]:
+    def _export(
+        self, rows: Iterator[Sequence[Any]], anonymous: bool
+    ) -> Generator[ExportRow, None, None]:
         for row in rows:
             if anonymous:
                 yield ExportRow(decode_answers(row[0]))

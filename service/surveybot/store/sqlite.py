@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,7 +253,11 @@ class SqliteDialect:
                 found = conn.execute(q.SURVEY_ANONYMOUS, params).fetchone()
                 anonymous = found is None or bool(found[0])
                 cursor = conn.execute(q.EXPORT_ANONYMOUS if anonymous else q.EXPORT_NAMED, params)
-            yield anonymous, _unavailable_on_error(cursor)
+            rows = _unavailable_on_error(cursor)
+            try:
+                yield anonymous, rows
+            finally:
+                rows.close()  # now, not when collected: the connection closes next
         finally:
             conn.close()
 
@@ -274,7 +278,7 @@ class SqliteDialect:
         self._local = threading.local()
 
 
-def _unavailable_on_error(cursor: sqlite3.Cursor) -> Iterator[Sequence[Any]]:
+def _unavailable_on_error(cursor: sqlite3.Cursor) -> Generator[Sequence[Any], None, None]:
     with unavailable_on_lock():
         yield from cursor
 

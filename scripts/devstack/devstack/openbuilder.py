@@ -1,9 +1,10 @@
-"""An independent checker of Kakao skill replies, for every test suite that receives one.
+"""An independent checker of Kakao skill replies, for the tests and the load tools.
 
-It re-states the limits of /work/shared/reference/kakao-skill-api.md instead of importing the
-builder's validator, so a bug in surveybot.kakao cannot hide itself. Usage:
+It re-states the limits of /work/shared/reference/kakao-skill-api.md instead of importing the app's
+validator, so a bug in surveybot.kakao cannot hide itself: keep it free of any surveybot import.
+Standard library only. Usage:
 
-    from kakao_checks import assert_valid_reply, quick_texts, reply_texts
+    from devstack.openbuilder import assert_valid_reply, quick_texts, reply_problems, reply_texts
 """
 
 from __future__ import annotations
@@ -12,12 +13,33 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+__all__ = [
+    "BUBBLE_BYTES",
+    "assert_valid_reply",
+    "button_list",
+    "chars",
+    "quick_labels",
+    "quick_texts",
+    "reply_problems",
+    "reply_text",
+    "reply_texts",
+]
+
 BUBBLE_BYTES = 30_720
 CARD_KINDS = ("textCard", "basicCard", "commerceCard", "listCard", "itemCard")
 COMPONENTS = ("simpleText", "simpleImage", "carousel", *CARD_KINDS)
-BUTTON_TARGET = {"webLink": "webLinkUrl", "message": "messageText", "block": "blockId",
-                 "phone": "phoneNumber", "share": None, "operator": None}
-QUICK_TARGET = {"message": "messageText", "block": "blockId"}
+Node = dict[str, Any]
+Targets = dict[str, str | None]  # action -> the field it needs
+
+BUTTON_TARGET: Targets = {
+    "webLink": "webLinkUrl",
+    "message": "messageText",
+    "block": "blockId",
+    "phone": "phoneNumber",
+    "share": None,
+    "operator": None,
+}
+QUICK_TARGET: Targets = {"message": "messageText", "block": "blockId"}
 
 
 def chars(text: str) -> int:
@@ -44,7 +66,7 @@ class _Checker:
     def fail(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
 
-    def string(self, obj: dict, key: str, where: str, most: int, needed: bool = False) -> None:
+    def string(self, obj: Node, key: str, where: str, most: int, needed: bool = False) -> None:
         if key not in obj or obj[key] is None:
             if needed:
                 self.fail(f"{where}.{key}", "required")
@@ -57,11 +79,11 @@ class _Checker:
         elif chars(value) > most:
             self.fail(f"{where}.{key}", f"{chars(value)} > {most} characters")
 
-    def some_of(self, obj: dict, keys: tuple[str, ...], where: str) -> None:
+    def some_of(self, obj: Node, keys: tuple[str, ...], where: str) -> None:
         if not any(isinstance(obj.get(k), str) and obj[k].strip() for k in keys):
             self.fail(where, f"needs one of {keys}")
 
-    def sized_list(self, obj: dict, key: str, where: str, most: int) -> list:
+    def sized_list(self, obj: Node, key: str, where: str, most: int) -> list[Any]:
         value = obj.get(key)
         if not isinstance(value, list) or len(value) == 0:
             self.fail(f"{where}.{key}", "must be a non-empty list")
@@ -70,7 +92,7 @@ class _Checker:
             self.fail(f"{where}.{key}", f"{len(value)} > {most}")
         return value
 
-    def buttons(self, card: dict, where: str) -> None:
+    def buttons(self, card: Node, where: str) -> None:
         if "buttons" not in card:
             return
         buttons = card["buttons"]
@@ -84,7 +106,7 @@ class _Checker:
         for i, button in enumerate(buttons):
             self.action(button, f"{where}.buttons[{i}]", label_most, BUTTON_TARGET)
 
-    def action(self, node: Any, where: str, label_most: int, targets: dict) -> None:
+    def action(self, node: Any, where: str, label_most: int, targets: Targets) -> None:
         """A button or quick reply: label, known action, the field the action needs."""
         if not isinstance(node, dict):
             self.fail(where, "not an object")
@@ -107,28 +129,32 @@ class _Checker:
             self.fail(where, "not an object")
             return
         check = {
-            "simpleText": self.simple_text, "simpleImage": self.simple_image,
-            "textCard": self.text_card, "basicCard": self.basic_card,
-            "commerceCard": self.commerce_card, "listCard": self.list_card,
-            "itemCard": self.item_card, "carousel": self.carousel,
+            "simpleText": self.simple_text,
+            "simpleImage": self.simple_image,
+            "textCard": self.text_card,
+            "basicCard": self.basic_card,
+            "commerceCard": self.commerce_card,
+            "listCard": self.list_card,
+            "itemCard": self.item_card,
+            "carousel": self.carousel,
         }[kind]
         check(body, where, in_carousel)
 
-    def simple_text(self, body: dict, where: str, _: bool) -> None:
+    def simple_text(self, body: Node, where: str, _: bool) -> None:
         self.string(body, "text", where, 1000, needed=True)
 
-    def simple_image(self, body: dict, where: str, _: bool) -> None:
+    def simple_image(self, body: Node, where: str, _: bool) -> None:
         if not _http(body.get("imageUrl")):
             self.fail(f"{where}.imageUrl", "not an http(s) URL")
         self.string(body, "altText", where, 50, needed=True)
 
-    def text_card(self, body: dict, where: str, in_carousel: bool) -> None:
+    def text_card(self, body: Node, where: str, in_carousel: bool) -> None:
         self.string(body, "title", where, 50)
         self.string(body, "description", where, 128 if in_carousel else 400)
         self.some_of(body, ("title", "description"), where)
         self.buttons(body, where)
 
-    def basic_card(self, body: dict, where: str, _: bool) -> None:
+    def basic_card(self, body: Node, where: str, _: bool) -> None:
         self.string(body, "title", where, 50)
         self.string(body, "description", where, 230)
         thumb = body.get("thumbnail")
@@ -136,10 +162,10 @@ class _Checker:
             self.fail(f"{where}.thumbnail", "required with imageUrl")
         self.buttons(body, where)
 
-    def commerce_card(self, body: dict, where: str, _: bool) -> None:
+    def commerce_card(self, body: Node, where: str, _: bool) -> None:
         self.buttons(body, where)
 
-    def list_card(self, body: dict, where: str, in_carousel: bool) -> None:
+    def list_card(self, body: Node, where: str, in_carousel: bool) -> None:
         header = body.get("header")
         if not isinstance(header, dict):
             self.fail(f"{where}.header", "required")
@@ -152,7 +178,7 @@ class _Checker:
                 self.string(item, "title", f"{where}.items[{i}]", 10**9, needed=True)
         self.buttons(body, where)
 
-    def item_card(self, body: dict, where: str, in_carousel: bool) -> None:
+    def item_card(self, body: Node, where: str, in_carousel: bool) -> None:
         most = 5 if in_carousel else 10
         for i, item in enumerate(self.sized_list(body, "itemList", where, most)):
             if not isinstance(item, dict):
@@ -166,7 +192,7 @@ class _Checker:
         self.item_card_text(body, where)
         self.buttons(body, where)
 
-    def item_card_text(self, body: dict, where: str) -> None:
+    def item_card_text(self, body: Node, where: str) -> None:
         """title and description together: 200 characters, 12 lines."""
         texts = [body[k] for k in ("title", "description") if body.get(k) is not None]
         if not all(isinstance(t, str) for t in texts):
@@ -177,7 +203,7 @@ class _Checker:
         if sum(t.count("\n") + 1 for t in texts) > 12:
             self.fail(where, "title+description over 12 lines")
 
-    def carousel(self, body: dict, where: str, _: bool) -> None:
+    def carousel(self, body: Node, where: str, _: bool) -> None:
         kind = body.get("type")
         if kind not in CARD_KINDS:
             self.fail(f"{where}.type", f"not a card type: {kind!r}")
@@ -211,7 +237,7 @@ class _Checker:
         else:
             self.component(kind, output[kind], f"{where}.{kind}", False)
 
-    def quick_replies(self, template: dict) -> None:
+    def quick_replies(self, template: Node) -> None:
         if "quickReplies" not in template:
             return
         quick = template["quickReplies"]
@@ -223,7 +249,7 @@ class _Checker:
         for i, node in enumerate(quick):
             self.action(node, f"quickReplies[{i}]", 14, QUICK_TARGET)
 
-    def size(self, payload: dict) -> None:
+    def size(self, payload: Node) -> None:
         try:
             raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         except (TypeError, ValueError) as exc:
@@ -241,12 +267,13 @@ def reply_problems(payload: Any) -> list[str]:
 
 
 def assert_valid_reply(payload: Any) -> None:
-    """Fail the test with every problem of `payload`."""
+    """Raise AssertionError naming every problem of `payload`."""
     problems = reply_problems(payload)
-    assert not problems, "invalid Kakao reply:\n  " + "\n  ".join(problems)
+    if problems:  # not `assert`: it must hold under python -O too
+        raise AssertionError("invalid Kakao reply:\n  " + "\n  ".join(problems))
 
 
-def _components(payload: dict) -> list[tuple[str, dict]]:
+def _components(payload: Node) -> list[tuple[str, Node]]:
     """(kind, body) of every output, carousel items expanded."""
     found = []
     for output in payload["template"]["outputs"]:
@@ -258,7 +285,7 @@ def _components(payload: dict) -> list[tuple[str, dict]]:
     return found
 
 
-def reply_texts(payload: dict) -> list[str]:
+def reply_texts(payload: Node) -> list[str]:
     """Every simpleText text and card title/description, in order."""
     texts = []
     for kind, body in _components(payload):
@@ -269,21 +296,21 @@ def reply_texts(payload: dict) -> list[str]:
     return texts
 
 
-def reply_text(payload: dict) -> str:
+def reply_text(payload: Node) -> str:
     """reply_texts joined by newlines, for `in` assertions."""
     return "\n".join(reply_texts(payload))
 
 
-def quick_labels(payload: dict) -> list[str]:
+def quick_labels(payload: Node) -> list[str]:
     """The labels of the quick replies."""
     return [q["label"] for q in payload["template"].get("quickReplies", [])]
 
 
-def quick_texts(payload: dict) -> list[str]:
+def quick_texts(payload: Node) -> list[str]:
     """The messageText of each quick reply (what tapping it sends)."""
     return [q.get("messageText", "") for q in payload["template"].get("quickReplies", [])]
 
 
-def button_list(payload: dict) -> list[dict]:
+def button_list(payload: Node) -> list[Node]:
     """Every card button, in order."""
     return [b for _, body in _components(payload) for b in body.get("buttons", [])]
