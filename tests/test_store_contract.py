@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from store_helpers import LATER, NOW, QUESTIONS, count, person, publish, raw
 from surveybot.domain import (
     PendingPerson,
     RosterEntry,
@@ -15,6 +14,8 @@ from surveybot.store.base import (
     WriteOutcome,
 )
 from surveybot.store.sqlite import SqliteStore
+
+from store_helpers import LATER, NOW, QUESTIONS, count, person, publish, raw
 
 
 # --- surveys ------------------------------------------------------------------------------------

@@ -12,13 +12,14 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from store_helpers import LATER, NOW, count, person, publish, raw
 from surveybot.store import StoreUnavailable, open_store
 from surveybot.store.base import (
     Store,
     WriteOutcome,
 )
 from surveybot.store.sqlite import SqliteStore
+
+from store_helpers import LATER, NOW, count, person, publish, raw
 
 
 # --- concurrency and failure --------------------------------------------------------------------

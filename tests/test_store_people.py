@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 
-from store_helpers import LATER, NOW, count, person
 from surveybot.domain import (
     Role,
     RosterEntry,
@@ -19,6 +18,8 @@ from surveybot.store.base import (
     RosterImportResult,
     Store,
 )
+
+from store_helpers import LATER, NOW, count, person
 
 
 # --- people -------------------------------------------------------------------------------------
