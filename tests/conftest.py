@@ -17,6 +17,9 @@ from devstack import postgres
 from surveybot.store import open_store
 from surveybot.store.base import Store
 
+# clock, client, person, admin, member: conversations through the HTTP app, on `store`.
+pytest_plugins = ["chat_fixtures"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

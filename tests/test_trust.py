@@ -6,71 +6,17 @@ member and the admin then see, what the export contains.
 
 from __future__ import annotations
 
-import csv
-import io
 import unicodedata
 from collections.abc import Callable
 
-import falcon.testing
 import pytest
 
-from surveybot.app import create_app
-from surveybot.config import Config
 from surveybot.domain import RosterEntry
 from surveybot.resources import APOLOGY
 from surveybot.store.base import Store
-from test_store_integrity import DB_ERRORS  # noqa: F401  (the same database, same errors)
 
-from chat_helper import SURVEY_MESSAGE, Clock, Person
-
-ADMIN_CODE = "open-sesame-42"
-
-
-@pytest.fixture
-def client(store: Store) -> falcon.testing.TestClient:
-    config = Config(
-        environment="development", admin_code=ADMIN_CODE, public_base_url="https://bot.test"
-    )
-    return falcon.testing.TestClient(create_app(config, store, now=Clock()))
-
-
-@pytest.fixture
-def person(client: falcon.testing.TestClient) -> Callable[[str], Person]:
-    def make(key: str) -> Person:
-        who = Person(client, key)
-        return who
-
-    return make
-
-
-@pytest.fixture
-def admin(person: Callable[[str], Person]) -> Person:
-    boss = person("admin-key")
-    boss.say("등록 김관리")
-    assert "관리자가 되었습니다" in boss.say(f"관리자인증 {ADMIN_CODE}")
-    return boss
-
-
-@pytest.fixture
-def member(person: Callable[[str], Person]) -> Person:
-    someone = person("member-key")
-    assert "등록되었습니다" in someone.say("등록 이회원")
-    return someone
-
-
-def publish(admin: Person, message: str = SURVEY_MESSAGE) -> int:
-    admin.say(message)
-    admin.say("확인")
-    assert "게시했습니다" in admin.text
-    return int(admin.text.split("설문 ")[1].split(" ")[0])
-
-
-def export_rows(admin: Person, number: int) -> list[list[str]]:
-    admin.say(f"다운로드 {number}")
-    url = admin.last["template"]["outputs"][0]["textCard"]["buttons"][0]["webLinkUrl"]
-    result = admin.client.simulate_get(url.removeprefix("https://bot.test"))
-    assert result.status_code == 200
-    return list(csv.reader(io.StringIO(result.content.decode("utf-8-sig"))))
+from chat_fixtures import ADMIN_CODE, export_rows, publish
+from chat_helper import SURVEY_MESSAGE, Person
 
 
 def to_free_text(member: Person, number: int) -> None:

@@ -118,7 +118,8 @@ def _answer(
     if _general(command, word):
         return None  # a general command such as 설문목록: the draft stays for later
     hint = "'제출'은 마지막 질문 뒤에 합니다. " if word == "submit" else ""
-    return _show_step(survey, ctx.state, f"답을 이해하지 못했어요. {hint}{_how_to(question)}")
+    # The question repeats below with how to answer it and which words work.
+    return _show_step(survey, ctx.state, f"답을 이해하지 못했어요. {hint}".strip())
 
 
 def _general(command: Command | None, word: str | None) -> bool:
@@ -133,10 +134,10 @@ def _free_text(ctx: Context, survey: Survey, step: int, word: str | None) -> Rep
         return _advance(ctx, survey, step + 1, (step, ""))
     text = ctx.utterance.strip()
     if not text:
-        return _show_step(survey, ctx.state, f"빈 답은 저장할 수 없어요. {_how_to(survey.questions[step])}")
+        return _show_step(survey, ctx.state, "빈 답은 저장할 수 없어요.")
     if len(text) > FREE_TEXT_MAX:
         return _show_step(
-            survey, ctx.state, f"답이 너무 깁니다 ({len(text)}자). {_how_to(survey.questions[step])}"
+            survey, ctx.state, f"답이 너무 깁니다 ({len(text)}자, {FREE_TEXT_MAX}자까지)."
         )
     return _advance(ctx, survey, step + 1, (step, text))
 

@@ -25,8 +25,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import PgSettings, StoreUnavailable
+from surveybot.store.dialect import Params
 from surveybot.store.rows import to_utc
-from surveybot.store.sql import Params, SqlStore
+from surveybot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ repeated one (a double-tapped button) has the effect of one.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from surveybot.domain import (
     Answer,
@@ -38,6 +38,7 @@ from surveybot.store.base import (
     RosterImportResult,
     WriteOutcome,
 )
+from surveybot.store.dialect import Dialect, Params, Tx
 from surveybot.store.rows import (
     SURVEY_WIDTH,
     USER_WIDTH,
@@ -52,74 +53,6 @@ from surveybot.store.rows import (
     survey_from_values,
     user_from_row,
 )
-
-Params = dict[str, Any]
-
-
-class Tx(Protocol):
-    """Statements inside one transaction (or one autocommitted statement)."""
-
-    def one(self, sql: str, params: Params | None = None) -> Any: ...
-
-    def all(self, sql: str, params: Params | None = None) -> list[Any]: ...
-
-    def run(self, sql: str, params: Params | None = None) -> int:
-        """Execute; return the number of rows changed."""
-        ...
-
-
-class Dialect(Protocol):
-    """What differs between PostgreSQL and SQLite: connections, values, a few statements."""
-
-    name: str
-    results_aggregate: str  # rows (kind, question, option, count, text, rank) for build_results
-    role_rows: str  # every admin and the target, locked where the database can
-
-    def statement(self) -> AbstractContextManager[Tx]:
-        """One statement outside a transaction: a single round trip, committed at once."""
-        ...
-
-    def transaction(self, write: bool) -> AbstractContextManager[Tx]:
-        """Several statements seeing one snapshot; `write` takes the write lock first."""
-        ...
-
-    def time(self, value: datetime) -> Any: ...
-
-    def read_time(self, value: Any) -> datetime | None: ...
-
-    def json(self, value: object) -> Any: ...
-
-    def read_json(self, value: Any) -> Any: ...
-
-    def lock_roster_name(self, tx: Tx, name: str) -> None:
-        """Make two people claiming entries of one name take turns."""
-        ...
-
-    def is_unique_violation(self, error: Exception) -> bool: ...
-
-    def is_answer_refused(self, error: Exception) -> bool:
-        """The database's answer check (migration 0002) refused the write."""
-        ...
-
-    def submit(self, params: Params) -> tuple[bool, bool]:
-        """Save the response if open, record participation, end the session: (exists, saved)."""
-        ...
-
-    def withdraw(self, params: Params) -> tuple[bool, bool, bool]:
-        """Delete the response if open: (exists, is_open, gone)."""
-        ...
-
-    def export_cursor(
-        self, survey_id: int
-    ) -> AbstractContextManager[tuple[bool, Iterator[Sequence[Any]]]]:
-        """(anonymous, rows) of one survey's export, streamed from one snapshot."""
-        ...
-
-    def migrate(self) -> list[str]: ...
-
-    def close(self) -> None: ...
-
-    def pool_stats(self) -> dict[str, int]: ...
 
 
 class SqlStore:
@@ -450,4 +383,4 @@ class SqlStore:
                 yield ExportRow(decode_answers(row[0]), row[1], row[2], row[3], time)
 
 
-__all__ = ["Dialect", "SqlStore", "Tx"]
+__all__ = ["Dialect", "Params", "SqlStore"]

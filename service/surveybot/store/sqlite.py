@@ -19,8 +19,9 @@ from typing import Any
 from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import StoreUnavailable
+from surveybot.store.dialect import Params
 from surveybot.store.rows import dump_json, to_utc
-from surveybot.store.sql import Params, SqlStore
+from surveybot.store.sql import SqlStore
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 
