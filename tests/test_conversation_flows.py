@@ -305,3 +305,14 @@ def test_anonymous_results_show_only_after_closing_with_three_answers(
     # Reopening now would let one more answer be compared against these results.
     assert "다시 열 수 없습니다" in admin.say(f"재개 {number}")
     assert "마감됨" in admin.say(f"결과 {number}")
+
+
+def test_a_long_preview_pages_with_next(admin: Person) -> None:
+    options = ", ".join(f"보기{i}{'가' * 40}" for i in range(10))
+    questions = "\n".join(f"Q 질문 {n}번 / {options}" for n in range(1, 8))
+    admin.say(f"설문만들기 긴 설문\n{questions}\n마감 2026-12-10 18:00")
+    assert "[미리보기]" in admin.text and "(1/" in admin.text
+    second = admin.tap("다음")
+    assert "(2/" in second and "질문" in second
+    assert "(3/" in admin.say("다음")  # typed, right after a paged reply
+    assert "게시했습니다" in admin.say("확인")

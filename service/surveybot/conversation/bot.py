@@ -37,6 +37,7 @@ ADMINS: dict[str, Handler] = {
     "revoke": admin.revoke,
     "roster": admin.roster,
     "release": admin.release,
+    "preview": creating.show_preview,  # reached by paging a long preview
 }
 # A paged reply is at most a few hundred pages (a pending list of 10,000 people).
 MAX_PAGE = 10_000

@@ -13,7 +13,7 @@ from typing import Any
 
 from surveybot.conversation.commands import Command, control_word, normalise
 from surveybot.conversation.context import Context, kst, paged
-from surveybot.conversation.people import admin_only
+from surveybot.conversation.people import admin_only, nothing_pending
 from surveybot.conversation.survey_text import (
     SurveyTextError,
     check_description,
@@ -202,6 +202,13 @@ def _at_preview(ctx: Context, word: str | None, command: Command | None) -> Repl
         .quick(f"미응답 {survey.id}")
         .quick("설문관리")
     )
+
+
+def show_preview(ctx: Context, command: Command) -> Reply:
+    """미리보기 (and 다음 under a long preview): the draft waiting for 확인, page by page."""
+    if ctx.state.get("flow") != FLOW or ctx.state.get("stage") != "preview":
+        return nothing_pending(ctx, command)
+    return _preview(ctx, draft_from_json(ctx.state["draft"]))
 
 
 def _preview(ctx: Context, draft: SurveyDraft) -> Reply:
