@@ -6,7 +6,7 @@ import logging
 
 from surveybot.conversation.commands import Command
 from surveybot.conversation.context import Context, kst, paged
-from surveybot.conversation.member import missing_number, no_survey
+from surveybot.conversation.replies import no_survey, number_from, survey_from
 from surveybot.domain import ANONYMOUS_RESULTS_MIN, Question, QuestionKind, Results, Role, Survey
 from surveybot.kakao.reply import Button, Reply
 from surveybot.korean import josa, quoted
@@ -43,18 +43,12 @@ def _status(ctx: Context, survey: Survey) -> str:
 
 
 def results(ctx: Context, command: Command) -> Reply:
-    number = command.number
-    if number is None:
-        return missing_number("결과")
+    number = number_from(command)
     found = ctx.store.results(number)
     if found is None:
         return no_survey(number)
     reply = paged(ctx, f"결과 {number}", results_text(ctx, found))
-    return (
-        reply.quick(f"미응답 {number}")
-        .quick(f"다운로드 {number}")
-        .quick("설문관리")
-    )
+    return reply.quick(f"미응답 {number}").quick(f"다운로드 {number}").quick("설문관리")
 
 
 def anonymous_results_hidden(ctx: Context, survey: Survey, respondents: int) -> bool:
@@ -114,13 +108,11 @@ def _clip(text: str, limit: int) -> str:
 
 
 def pending(ctx: Context, command: Command) -> Reply:
-    number = command.number
-    if number is None:
-        return missing_number("미응답")
-    survey = ctx.store.get_survey(number)
-    people = ctx.store.pending(number) if survey is not None else None
-    if survey is None or people is None:
-        return no_survey(number)
+    survey = survey_from(ctx, command)
+    number = survey.id
+    people = ctx.store.pending(number)
+    if people is None:
+        return no_survey(number)  # deleted a moment ago
     if not people:
         text = f"[미응답] {survey.id}. {survey.title}\n모두 응답했습니다. 🎉"
         return Reply().text(text).quick(f"결과 {number}")
@@ -135,9 +127,7 @@ def pending(ctx: Context, command: Command) -> Reply:
 
 
 def close(ctx: Context, command: Command) -> Reply:
-    number = command.number
-    if number is None:
-        return missing_number("마감")
+    number = number_from(command)
     outcome = ctx.store.close_survey(number, ctx.now)
     if outcome is WriteOutcome.MISSING:
         return no_survey(number)
@@ -146,21 +136,12 @@ def close(ctx: Context, command: Command) -> Reply:
         if outcome is WriteOutcome.CLOSED
         else f"{number}번 설문을 마감했습니다."
     )
-    return (
-        Reply()
-        .text(text)
-        .quick(f"결과 {number}")
-        .quick(f"재개 {number}")
-    )
+    return Reply().text(text).quick(f"결과 {number}").quick(f"재개 {number}")
 
 
 def reopen(ctx: Context, command: Command) -> Reply:
-    number = command.number
-    if number is None:
-        return missing_number("재개")
-    before = ctx.store.get_survey(number)
-    if before is None:
-        return no_survey(number)
+    before = survey_from(ctx, command)
+    number = before.id
     if before.anonymous and not before.is_open(ctx.now):
         found = ctx.store.results(number)
         if found is not None and found.respondents >= ANONYMOUS_RESULTS_MIN:
@@ -183,19 +164,13 @@ def reopen(ctx: Context, command: Command) -> Reply:
         )
     else:
         text = f"{number}번 설문을 다시 열었습니다."
-    return (
-        Reply().text(text).quick(f"결과 {number}").quick("설문관리")
-    )
+    return Reply().text(text).quick(f"결과 {number}").quick("설문관리")
 
 
 def delete(ctx: Context, command: Command) -> Reply:
     """Ask first: deleting drops the survey and every answer to it."""
-    number = command.number
-    if number is None:
-        return missing_number("삭제")
-    survey = ctx.store.get_survey(number)
-    if survey is None:
-        return no_survey(number)
+    survey = survey_from(ctx, command)
+    number = survey.id
     ctx.ask_confirmation("delete", survey)
     text = (
         f"{survey.id}번 설문 {quoted(survey.title, '과/와')} 모든 응답을 삭제할까요? "
@@ -207,9 +182,7 @@ def delete(ctx: Context, command: Command) -> Reply:
 
 
 def confirm_delete(ctx: Context, command: Command) -> Reply:
-    number = command.number
-    if number is None:
-        return missing_number("삭제확인")
+    number = number_from(command)
     if ctx.pending_confirmation("delete", number) is None:
         # Only right after 삭제 n: a stray or forged 삭제확인 deletes nothing.
         text = f"삭제하려면 먼저 {quoted(f'삭제 {number}', '을/를')} 보내 주세요."
@@ -217,20 +190,14 @@ def confirm_delete(ctx: Context, command: Command) -> Reply:
     deleted = ctx.store.delete_survey(number)
     ctx.forget("confirm")
     if not deleted:
-        return (
-            Reply().text(f"{number}번 설문이 없습니다 (이미 삭제됨).").quick("설문관리")
-        )
+        return Reply().text(f"{number}번 설문이 없습니다 (이미 삭제됨).").quick("설문관리")
     return Reply().text(f"{number}번 설문을 삭제했습니다.").quick("설문관리")
 
 
 def export(ctx: Context, command: Command) -> Reply:
     """A short-lived, signed link to the results file; the role is checked again at download."""
-    number = command.number
-    if number is None:
-        return missing_number("다운로드")
-    survey = ctx.store.get_survey(number)
-    if survey is None:
-        return no_survey(number)
+    survey = survey_from(ctx, command)
+    number = survey.id
     if survey.anonymous:
         found = ctx.store.results(number)
         if found is None or anonymous_results_hidden(ctx, survey, found.respondents):

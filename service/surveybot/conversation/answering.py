@@ -12,7 +12,7 @@ from typing import Any
 
 from surveybot.conversation.commands import Command, control_word, normalise
 from surveybot.conversation.context import Context, kst
-from surveybot.conversation.member import answers_text, missing_number, no_survey
+from surveybot.conversation.replies import answers_text, no_survey, survey_from
 from surveybot.domain import FREE_TEXT_MAX, Answer, Question, QuestionKind, Survey, answer_fits
 from surveybot.kakao.reply import Reply
 from surveybot.korean import quoted
@@ -30,12 +30,7 @@ ANONYMOUS_NOTICE = (
 
 def start(ctx: Context, command: Command) -> Reply:
     """참여 n: begin (or resume) answering survey n."""
-    number = command.number
-    if number is None:
-        return missing_number("참여")
-    survey = ctx.store.get_survey(number)
-    if survey is None:
-        return no_survey(number)
+    survey = survey_from(ctx, command)
     if not survey.is_open(ctx.now):
         return _closed_reply(survey)
     if ctx.state.get("flow") == FLOW and ctx.state.get("survey") == survey.id:

@@ -8,6 +8,7 @@ from datetime import datetime
 from surveybot.conversation import admin, answering, creating, member, people
 from surveybot.conversation.commands import Command, control_word, parse_command
 from surveybot.conversation.context import Context, Handler, Settings
+from surveybot.conversation.replies import Refused
 from surveybot.domain import utcnow
 from surveybot.kakao.reply import Reply
 from surveybot.kakao.request import SkillRequest
@@ -79,7 +80,10 @@ class Bot:
             state=dict(session.state) if session else {},
             version=session.version if session else None,
         )
-        reply = _dispatch(ctx, parse_command(request.utterance))
+        try:
+            reply = _dispatch(ctx, parse_command(request.utterance))
+        except Refused as refused:
+            reply = refused.reply
         _remember_paging(ctx)
         return reply
 

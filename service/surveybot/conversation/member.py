@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from surveybot.conversation.commands import Command
 from surveybot.conversation.context import Context, kst, paged
-from surveybot.domain import Answer, Question, QuestionKind, Survey
+from surveybot.conversation.replies import answers_text, number_from, survey_from
 from surveybot.kakao.reply import Reply
 from surveybot.korean import quoted
 from surveybot.store.base import WriteOutcome
@@ -28,24 +28,9 @@ def surveys(ctx: Context, command: Command) -> Reply:
     return reply.quick("메뉴")
 
 
-def missing_number(name: str) -> Reply:
-    return (
-        Reply().text(f"설문 번호를 함께 보내 주세요. 예: '{name} 3'").quick("설문목록")
-    )
-
-
-def no_survey(number: int) -> Reply:
-    return Reply().text(f"{number}번 설문이 없습니다.").quick("설문목록")
-
-
 def mine(ctx: Context, command: Command) -> Reply:
     """My submitted answers to one survey."""
-    number = command.number
-    if number is None:
-        return missing_number("내응답")
-    survey = ctx.store.get_survey(number)
-    if survey is None:
-        return no_survey(number)
+    survey = survey_from(ctx, command)
     response = ctx.store.get_response(survey.id, ctx.respondent(survey))
     if response is None:
         reply = Reply().text(f"{survey.id}번 설문 '{survey.title}'에 아직 응답하지 않았습니다.")
@@ -62,41 +47,14 @@ def mine(ctx: Context, command: Command) -> Reply:
     return reply.quick("설문목록")
 
 
-def answers_text(survey: Survey, answers: tuple[Answer, ...] | list[Answer]) -> str:
-    lines = []
-    for index, question in enumerate(survey.questions):
-        value = answers[index] if index < len(answers) else ""
-        lines.append(f"Q{index + 1}. {question.title}\n→ {answer_label(question, value)}")
-    return "\n".join(lines)
-
-
-def answer_label(question: Question, value: Answer) -> str:
-    """An answer as people read it; out-of-range indexes (never expected) show as '-'."""
-    if question.kind is QuestionKind.TEXT:
-        return str(value) if value else "(건너뜀)"
-    indexes = value if isinstance(value, list) else [value]
-    labels = [
-        question.options[i]
-        for i in indexes
-        if isinstance(i, int) and 0 <= i < len(question.options)
-    ]
-    return ", ".join(labels) or "-"
-
-
 def cancel(ctx: Context, command: Command) -> Reply:
     """Ask before withdrawing: the withdrawal itself is 취소확인 n, honoured only after this."""
-    number = command.number
-    if number is None:
-        return missing_number("취소")
-    survey = ctx.store.get_survey(number)
-    if survey is None:
-        return no_survey(number)
+    survey = survey_from(ctx, command)
     if not survey.is_open(ctx.now):
         return Reply().text(f"{survey.id}번 설문은 마감되어 응답을 철회할 수 없습니다.")
     ctx.ask_confirmation("cancel", survey)
     text = (
-        f"{survey.id}번 설문 '{survey.title}'의 내 응답을 철회할까요? "
-        "철회하면 되돌릴 수 없습니다."
+        f"{survey.id}번 설문 '{survey.title}'의 내 응답을 철회할까요? 철회하면 되돌릴 수 없습니다."
     )
     return (
         Reply()
@@ -107,9 +65,7 @@ def cancel(ctx: Context, command: Command) -> Reply:
 
 
 def confirm_cancel(ctx: Context, command: Command) -> Reply:
-    number = command.number
-    if number is None:
-        return missing_number("취소확인")
+    number = number_from(command)
     pending = ctx.pending_confirmation("cancel", number)
     if pending is None:
         # Only right after 취소 n: a stray or forged 취소확인 withdraws nothing.
@@ -124,9 +80,4 @@ def confirm_cancel(ctx: Context, command: Command) -> Reply:
         text = f"{number}번 설문에 철회할 응답이 없습니다."
     else:
         text = f"{number}번 설문 응답을 철회했습니다."
-    return (
-        Reply()
-        .text(text)
-        .quick(f"다시 참여 {number}", f"참여 {number}")
-        .quick("설문목록")
-    )
+    return Reply().text(text).quick(f"다시 참여 {number}", f"참여 {number}").quick("설문목록")

@@ -116,9 +116,7 @@ def admin_code(ctx: Context, command: Command) -> Reply:
     # Constant-time comparison: the code is a password.
     if not hmac.compare_digest(command.arg.encode(), settings.admin_code.encode()):
         ctx.store.record_admin_code_failure(ctx.user_key, ctx.now)
-        log.warning(
-            "wrong admin code", extra={"user_key": ctx.user_key, "failures": everyone + 1}
-        )
+        log.warning("wrong admin code", extra={"user_key": ctx.user_key, "failures": everyone + 1})
         left = settings.admin_code_tries_per_hour - failures - 1
         return Reply().text(f"코드가 올바르지 않습니다. (남은 시도 {left}회)").quick("메뉴")
     outcome = ctx.store.set_role(user.id, Role.ADMIN.value)
