@@ -16,7 +16,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from loadtest import bench_measure, bench_report
+from loadtest.bench import measure as bench_measure
+from loadtest.bench import report as bench_report
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devstack.stack import Stack, StackConfig
-from loadtest import bench_load as load
-from loadtest import bench_measure as m
+from loadtest.bench import load
+from loadtest.bench import measure as m
 from loadtest.kakao import admin_key, encode, member_key, payload
 
 

@@ -1,6 +1,6 @@
 """scripts/bench's load generators: wrk (raw throughput), locust (conversations and shapes) and
 loadtest/openloop.py (latency at a fixed rate), each run to its end as a child process whose CPU
-comes from wait4() (bench_measure.run_generator); their figures as one dict per window.
+comes from wait4() (measure.run_generator); their figures as one dict per window.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from loadtest.bench_measure import LOAD_BIN, LOAD_PY, ROOT, Finished, clean_env, run_generator
+from loadtest.bench.measure import LOAD_BIN, LOAD_PY, ROOT, Finished, clean_env, run_generator
 
 SKILL_LUA = ROOT / "loadtest" / "wrk" / "skill.lua"
 
@@ -190,8 +190,10 @@ def _history(prefix: Path, points: int = 240) -> list[list[float]]:
     ]
 
 
+# openloop.py plus p95. `python -c` imports from the working directory first, and run_generator
+# starts every generator in the repository root: `loadtest` imports as a package, as it does for
+# `python -m loadtest.openloop`.
 OPENLOOP_RUNNER = """import sys
-sys.path.insert(0, {root!r})
 from loadtest import openloop
 plain = openloop.percentiles
 def with_p95(values):
@@ -213,7 +215,7 @@ def openloop(
     argv = [
         str(LOAD_PY),
         "-c",
-        OPENLOOP_RUNNER.format(root=str(ROOT)),
+        OPENLOOP_RUNNER,
         "--url",
         url,
         "--rate",

@@ -18,10 +18,10 @@ from devstack.ports import free_ports, http_get
 from devstack.procs import wait_for
 from devstack.services import Service
 from devstack.stack import Stack
-from loadtest import bench_load as load
-from loadtest import bench_measure as m
 from loadtest.baselines import tools
-from loadtest.bench_phases import (
+from loadtest.bench import load
+from loadtest.bench import measure as m
+from loadtest.bench.phases import (
     Run,
     conversation,
     measure,

@@ -1,4 +1,4 @@
-"""scripts/bench: the benchmark of issue 4, on the native stack, with one command.
+"""scripts/bench's entry (`python -m loadtest.bench`): the benchmark of issue 4 in one command.
 
     scripts/bench               # full run (<= 35 min) into docs/bench-results/
     scripts/bench --quick       # a small subset, about 5 minutes, into var/bench/quick/
@@ -8,8 +8,8 @@ For each configuration: start the stack (devstack.stack), seed it (loadtest/seed
 it (wrk, locust, openloop.py; loopback only, every run bounded in time), record throughput,
 latency percentiles, errors and each component's CPU share, stop it. Results: results.md (tables,
 targets, the study's claims, the machine), results.json (raw), *.png (charts), rewritten after
-every measurement so an interrupted run leaves a valid record. loadtest/bench_plan.md is the plan;
-the durations here are scaled down from it to fit the time limits of a 2-core machine.
+every measurement so an interrupted run leaves a valid record. The durations are scaled down from
+the first plan to fit the time limits of a 2-core machine (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,12 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from loadtest import bench_baselines, bench_charts, bench_phases, bench_report  # noqa: E402
-from loadtest import bench_measure as m  # noqa: E402
-from loadtest.bench_phases import DEFAULT, Config, Mode, Run, measure_config, with_threads  # noqa: E402
+from loadtest.bench import baselines, charts, phases, report
+from loadtest.bench import measure as m
+from loadtest.bench.phases import DEFAULT, Config, Mode, Run, measure_config, with_threads
 
 ALL_BASELINES = ("fixed", "go", "flask", "app", "excel", "sqlite", "postgres")
 SMOKE = Mode(
@@ -145,7 +142,7 @@ def growth_step(run: Run) -> None:
             f"growth: {run.mode.growth[-1]:,} answers did not fit the time left "
             f"({run.remaining():.0f} s for ~{need:.0f} s); measured {GROWTH_FALLBACK:,} instead"
         )
-    bench_phases.growth(run, tuple(sizes))
+    phases.growth(run, tuple(sizes))
 
 
 def growth_seconds(mode: Mode, answers: int) -> float:
@@ -161,7 +158,7 @@ def steps(mode: Mode) -> list[tuple[str, float, Callable[[Run], None]]]:
             (
                 "baselines",
                 60 + len(mode.baselines) * (mode.warm_s + mode.raw_s + 1),
-                bench_baselines.baselines,
+                baselines.baselines,
             )
         )
     if mode.workers:
@@ -184,7 +181,7 @@ def steps(mode: Mode) -> list[tuple[str, float, Callable[[Run], None]]]:
             (
                 "shapes",
                 mode.shapes[0][1] + 20,
-                lambda run: bench_phases.shapes(run, run.mode.shapes),
+                lambda run: phases.shapes(run, run.mode.shapes),
             )
         )
     if mode.growth:
@@ -203,12 +200,12 @@ def finish(run: Run, finished: bool) -> None:
     run.meta["load_end"] = m.loadavg()
     run.meta["elapsed_min"] = round(run.elapsed() / 60, 1)
     draw(run)
-    bench_report.save(run, finished)
+    report.save(run, finished)
 
 
 def draw(run: Run) -> None:
     try:
-        bench_charts.draw(run.rows, run.out)
+        charts.draw(run.rows, run.out)
     except Exception as error:  # noqa: BLE001 - a chart must not lose the measurements
         run.note(f"charts failed: {type(error).__name__}: {error}")
 
@@ -254,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     work = (args.work or m.ROOT / "var" / "bench" / f"{mode.name}-{stamp}").resolve()
     prepare_out(out)
     work.mkdir(parents=True, exist_ok=True)
-    run = Run(mode, out, work, bench_report.save)
+    run = Run(mode, out, work, report.save)
     run.meta.update(
         started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         load_start=m.loadavg(),

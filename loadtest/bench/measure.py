@@ -26,7 +26,7 @@ from typing import Any
 
 from devstack.settings import without_app_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP_PY = ROOT / ".venv" / "bin" / "python"
 LOAD_BIN = ROOT / ".venv-load" / "bin"
 LOAD_PY = LOAD_BIN / "python"
@@ -44,7 +44,9 @@ def say(message: str) -> None:
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {
-        k: v for k, v in without_app_settings().items() if k not in SCRUB and not k.startswith("WRK_")
+        k: v
+        for k, v in without_app_settings().items()
+        if k not in SCRUB and not k.startswith("WRK_")
     }
     env.update(extra or {})
     return env

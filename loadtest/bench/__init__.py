@@ -1,0 +1,1 @@
+"""scripts/bench: the benchmark of issue 4, run with `python -m loadtest.bench`."""
