@@ -312,7 +312,7 @@ class Admin(KakaoUser):
             labels = [str(q.get("label", "")) for q in quick_replies(reply)]
             if any(label.startswith("다음") for label in labels):
                 self.wait()
-                self.tap("다음", "미응답 다음", "(2/")
+                self.tap("다음", "미응답 다음", "2쪽")
 
     @task(1)
     def export(self) -> None:

@@ -308,6 +308,9 @@ def seed_postgres(url: str, plan: Plan, reset: bool) -> dict[str, int]:
                 with cur.copy("COPY participants (survey_id, user_id) FROM STDIN") as copy:
                     for user_id in participants:
                         copy.write_row((answered, user_id))
+            # COPY under session_replication_role = replica skipped the triggers that keep the
+            # counters (migration 0003): count them once from the rows.
+            cur.execute("SELECT surveybot_recount()")
         conn.commit()
         conn.autocommit = True
         conn.execute("ANALYZE")

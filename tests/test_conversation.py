@@ -8,13 +8,12 @@ from datetime import timedelta
 import falcon.testing
 import pytest
 
+from support.chat_fixtures import ADMIN_CODE, answer_all, export_rows, publish
+from support.chat_helper import SURVEY_MESSAGE, Clock, Person
 from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.domain import RosterEntry
 from surveybot.store.base import Store
-
-from chat_fixtures import ADMIN_CODE, answer_all, export_rows, publish
-from chat_helper import SURVEY_MESSAGE, Clock, Person
 
 # --- unregistered people ------------------------------------------------------------------------
 
@@ -180,7 +179,7 @@ def test_long_pending_list_is_paginated(admin: Person, store: Store) -> None:
     seen: set[str] = set()
     admin.say(f"미응답 {number}")
     for _ in range(20):
-        seen.update(line for line in admin.text.splitlines() if line.startswith("• "))
+        seen.update(line for line in admin.text.splitlines() if "아주긴부서" in line)
         if not any(label.startswith("다음") for label in admin.labels):
             break
         admin.tap("다음")

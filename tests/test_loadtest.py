@@ -34,7 +34,7 @@ from devstack.nodes import Node
 from devstack.openbuilder import assert_valid_reply, reply_text
 from devstack.ports import free_port
 from devstack.services import Service
-from gunicorn_helper import served
+from support.gunicorn_helper import served
 from surveybot.conversation.context import Context, Settings
 from surveybot.store import open_store
 from surveybot.store.base import Store
@@ -123,7 +123,7 @@ def test_seed_writes_what_the_app_reads(database: tuple[str | None, str, list[st
         with store.export_rows(1) as rows:
             assert sum(1 for _ in rows) == 30
         pending = store.pending(1)
-        assert pending is not None and len(pending) == 2  # the two admins
+        assert pending is not None and len(pending.people) == 2  # the two admins
     finally:
         store.close()
 
@@ -156,7 +156,7 @@ def test_seed_writes_what_the_app_reads(database: tuple[str | None, str, list[st
         with store.export_rows(4) as rows:
             assert [row.name for row in rows] == [None] * 5
         pending = store.pending(4)
-        assert pending is not None and len(pending) == 4  # 3 members and the admin
+        assert pending is not None and len(pending.people) == 4  # 3 members and the admin
     finally:
         store.close()
 

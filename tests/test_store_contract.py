@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from support.store_helpers import LATER, NOW, QUESTIONS, count, person, publish, raw
 from surveybot.domain import (
     PendingPerson,
     RosterEntry,
@@ -14,8 +15,6 @@ from surveybot.store.base import (
     WriteOutcome,
 )
 from surveybot.store.sqlite import SqliteStore
-
-from store_helpers import LATER, NOW, QUESTIONS, count, person, publish, raw
 
 
 # --- surveys ------------------------------------------------------------------------------------
@@ -155,7 +154,7 @@ def test_anonymous_response_keeps_no_user_or_time(store: Store) -> None:
     took_part = "participants" if isinstance(store, SqliteStore) else "took_part"
     assert raw(store, f"SELECT survey_id, user_id FROM {took_part}") == [(sid, me.id)]
     assert store.list_open_surveys(me.id, NOW)[0].answered
-    assert store.pending(sid) == [PendingPerson("Author", None, None, True)]
+    assert pending_people(store, sid) == [PendingPerson("Author", None, None, True)]
     assert store.withdraw_response(sid, me, "a:hash1", NOW) is WriteOutcome.OK
     assert raw(store, f"SELECT survey_id, user_id FROM {took_part}") == []
     assert not store.list_open_surveys(me.id, NOW)[0].answered
@@ -168,6 +167,7 @@ def test_delete_survey_removes_responses(store: Store) -> None:
     assert store.delete_survey(sid)
     assert count(store, "responses") == 0 and count(store, "participants") == 0
     assert store.results(sid) is None and store.pending(sid) is None
+    assert count(store, "tallies") == 0
 
 
 def test_results_count_every_option_and_latest_texts(store: Store) -> None:
@@ -196,12 +196,33 @@ def test_results_of_a_survey_without_responses(store: Store) -> None:
     assert (results.text_counts, results.latest_texts) == ({2: 0}, {2: []})
 
 
+def pending_people(store: Store, survey_id: int) -> list[PendingPerson]:
+    page = store.pending(survey_id)
+    assert page is not None and page.survey.id == survey_id
+    return page.people
+
+
+def test_pending_pages_in_name_order(store: Store) -> None:
+    people = [person(store, f"k{i}", f"P{i:02d}") for i in range(12)]
+    sid = publish(store, by=people[0])
+    for who in people[::3]:
+        store.submit_response(sid, who, f"u:{who.id}", (0, [0], ""), NOW)
+    waiting = [p.name for p in people if p not in people[::3]]
+    pages = []
+    for offset in range(0, 10, 3):
+        page = store.pending(sid, offset=offset, limit=3)
+        assert page is not None
+        assert (page.respondents, page.population, page.offset) == (4, 12, offset)
+        pages.append([p.name for p in page.people])
+    assert pages == [waiting[0:3], waiting[3:6], waiting[6:8], []]
+
+
 def test_pending_without_roster(store: Store) -> None:
     author = person(store, "author", "Zed")
     anna, bob = person(store, "a", "Anna"), person(store, "b", "Bob")
     sid = publish(store, anonymous=True, by=author)
     store.submit_response(sid, bob, "a:x", (0, [0], ""), NOW)
-    assert store.pending(sid) == [
+    assert pending_people(store, sid) == [
         PendingPerson("Anna", None, None, True),
         PendingPerson("Zed", None, None, True),
     ]
@@ -218,7 +239,7 @@ def test_pending_with_roster(store: Store) -> None:
     assert ahn is not None and baek is not None
     sid = publish(store, by=ahn)
     store.submit_response(sid, ahn, f"u:{ahn.id}", (0, [0], ""), NOW)
-    assert store.pending(sid) == [
+    assert pending_people(store, sid) == [
         PendingPerson("Baek", None, "B", True),
         PendingPerson("Cho", "3", "C", False),
     ]

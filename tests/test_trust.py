@@ -11,12 +11,11 @@ from collections.abc import Callable
 
 import pytest
 
+from support.chat_fixtures import ADMIN_CODE, export_rows, publish
+from support.chat_helper import SURVEY_MESSAGE, Person
 from surveybot.domain import RosterEntry
 from surveybot.resources import APOLOGY
 from surveybot.store.base import Store
-
-from chat_fixtures import ADMIN_CODE, export_rows, publish
-from chat_helper import SURVEY_MESSAGE, Person
 
 
 def to_free_text(member: Person, number: int) -> None:
@@ -105,13 +104,13 @@ def test_typed_next_pages_only_right_after_a_paged_reply(
     for i in range(150):
         person(f"p{i}").say(f"등록 아주긴이름을가진사람{i:03d} {100000 + i}")
     first = admin.say(f"미응답 {number}")
-    assert "(1/" in first
-    assert "(2/" in admin.say("다음")
+    assert "1쪽" in first
+    assert "2쪽" in admin.say("다음")
     admin.say("메뉴")
     assert "더 볼 내용이 없습니다" in admin.say("다음")
     # The tap still works on the bubble it belongs to.
     admin.say(f"미응답 {number}")
-    assert "(2/" in admin.tap("다음")
+    assert "2쪽" in admin.tap("다음")
 
 
 def test_guided_creation_takes_command_words_as_values(admin: Person) -> None:

@@ -144,6 +144,17 @@ class PendingPerson:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingPage:
+    """One page of who has not answered a survey, with the counts a page header shows."""
+
+    survey: Survey
+    respondents: int
+    population: int
+    offset: int
+    people: list[PendingPerson]
+
+
+@dataclass(frozen=True, slots=True)
 class RosterEntry:
     name: str
     member_no: str | None = None

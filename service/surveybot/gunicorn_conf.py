@@ -79,6 +79,7 @@ def child_exit(server: object, worker: object) -> None:
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
 
+
 # Import the app's code in the master, so workers fork warm: on a graceful reload (HUP) gunicorn
 # stops the old workers at once, and a new one that still has to import would leave the node
 # without an accepting worker for as long as that takes (seconds under load: nginx then times

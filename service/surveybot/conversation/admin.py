@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from surveybot.conversation.commands import Command
-from surveybot.conversation.context import Context, kst, paged
+from surveybot.conversation.context import MAX_PAGE, Context, kst, paged
 from surveybot.conversation.replies import no_survey, number_from, survey_from
 from surveybot.domain import ANONYMOUS_RESULTS_MIN, Question, QuestionKind, Results, Role, Survey
 from surveybot.kakao.reply import Button, Reply
@@ -107,22 +107,40 @@ def _clip(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+# People per 미응답 page: the page is read from the database as it is shown, so its cost stays the
+# same with a million people. Lines are clipped so a page always fits one bubble.
+PENDING_PAGE = 20
+PENDING_LINE = 40
+
+
 def pending(ctx: Context, command: Command) -> Reply:
-    survey = survey_from(ctx, command)
-    number = survey.id
-    people = ctx.store.pending(number)
-    if people is None:
-        return no_survey(number)  # deleted a moment ago
-    if not people:
+    number = number_from(command)
+    page = max(ctx.page, 0)
+    found = ctx.store.pending(number, offset=page * PENDING_PAGE, limit=PENDING_PAGE + 1)
+    if found is None:
+        return no_survey(number)
+    survey, people = found.survey, found.people
+    if not people and page == 0:
         text = f"[미응답] {survey.id}. {survey.title}\n모두 응답했습니다. 🎉"
         return Reply().text(text).quick(f"결과 {number}")
-    lines = [f"[미응답] {survey.id}. {survey.title} — {len(people)}명"]
-    for person in people:
+    head = f"[미응답] {survey.id}. {survey.title}"
+    if page == 0 and len(people) <= PENDING_PAGE:
+        lines = [f"{head} — {len(people)}명"]  # all of them: the count is exact
+    else:
+        # Counting everyone left would read them all; the counters say how far along it is.
+        lines = [head, f"응답 {found.respondents}명 / 대상 {found.population}명 · {page + 1}쪽"]
+    for position, person in enumerate(people[:PENDING_PAGE], start=found.offset + 1):
         details = [part for part in (person.member_no, person.department) if part]
         if not person.registered:
             details.append("미등록")
-        lines.append(f"• {person.name}" + (f" ({', '.join(details)})" if details else ""))
-    reply = paged(ctx, f"미응답 {number}", "\n".join(lines))
+        line = f"{position}. {person.name}" + (f" ({', '.join(details)})" if details else "")
+        lines.append(_clip(line, PENDING_LINE))
+    if not people:
+        lines.append("(더 없습니다)")
+    reply = Reply().text("\n".join(lines))
+    if len(people) > PENDING_PAGE and page + 1 < MAX_PAGE:
+        ctx.next_page = {"more": f"미응답 {number}", "page": page + 1}
+        reply.quick(f"다음 ({page + 2}쪽)", "다음", ctx.next_page)
     return reply.quick(f"결과 {number}").quick("설문관리")
 
 

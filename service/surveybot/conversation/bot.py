@@ -7,7 +7,7 @@ from datetime import datetime
 
 from surveybot.conversation import admin, answering, creating, member, people
 from surveybot.conversation.commands import Command, control_word, parse_command
-from surveybot.conversation.context import Context, Handler, Settings
+from surveybot.conversation.context import MAX_PAGE, Context, Handler, Settings
 from surveybot.conversation.replies import Refused
 from surveybot.domain import utcnow
 from surveybot.kakao.reply import Reply
@@ -40,8 +40,6 @@ ADMINS: dict[str, Handler] = {
     "release": admin.release,
     "preview": creating.show_preview,  # reached by paging a long preview
 }
-# A paged reply is at most a few hundred pages (a pending list of 10,000 people).
-MAX_PAGE = 10_000
 FlowHandler = Callable[[Context, Command | None], Reply | None]
 FLOWS: dict[str, FlowHandler] = {
     answering.FLOW: answering.on_input,

@@ -111,6 +111,8 @@ class Context:
 
 
 Handler = Callable[[Context, Command], Reply]
+# The furthest page a 다음 may ask for (a pending list of 200,000 people, 20 a page).
+MAX_PAGE = 10_000
 
 
 def paged(ctx: Context, command_text: str, text: str) -> Reply:

@@ -17,7 +17,7 @@ from typing import Protocol
 from surveybot.domain import (
     Answer,
     ExportRow,
-    PendingPerson,
+    PendingPage,
     Results,
     RosterEntry,
     RosterStatus,
@@ -231,8 +231,9 @@ class Store(Protocol):
 
     def results(self, survey_id: int, latest: int = 3) -> Results | None: ...
 
-    def pending(self, survey_id: int) -> list[PendingPerson] | None:
-        """Who should answer and has not: roster entries, or registered people without one."""
+    def pending(self, survey_id: int, offset: int = 0, limit: int = 1000) -> PendingPage | None:
+        """Who should answer and has not, in name order from `offset`: roster entries, or
+        registered people without one. None when the survey does not exist."""
         ...
 
     def export_rows(self, survey_id: int) -> AbstractContextManager[Iterator[ExportRow]]:

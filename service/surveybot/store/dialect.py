@@ -29,7 +29,10 @@ class Dialect(Protocol):
     """What differs between PostgreSQL and SQLite: connections, values, a few statements."""
 
     name: str
-    results_aggregate: str  # rows (kind, question, option, count, text, rank) for build_results
+    # One row: survey columns, respondents, population, [[question, choice, n]], [[question, [text]]]
+    results: str
+    # One row: survey columns, respondents, population, [[name, number, department, registered]]
+    pending: str
     role_rows: str  # every admin and the target, locked where the database can
 
     def statement(self) -> AbstractContextManager[Tx]:
@@ -53,6 +56,10 @@ class Dialect(Protocol):
         ...
 
     def is_unique_violation(self, error: Exception) -> bool: ...
+
+    def is_survey_gone(self, error: Exception) -> bool:
+        """A write referred to a survey deleted while it ran (a foreign key violation)."""
+        ...
 
     def is_answer_refused(self, error: Exception) -> bool:
         """The database's answer check (migration 0002) refused the write."""

@@ -26,7 +26,7 @@ from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import PgSettings, StoreUnavailable
 from surveybot.store.dialect import Params
-from surveybot.store.rows import to_utc
+from surveybot.store.rows import SURVEY_COLUMNS, to_utc
 from surveybot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -106,41 +106,41 @@ left_anonymous AS (
 SELECT EXISTS (SELECT 1 FROM target), coalesce((SELECT is_open FROM target), false),
     EXISTS (SELECT 1 FROM gone)
 """
-# Rows (kind, question, option, count, text, rank); see rows.build_results.
-RESULTS_AGGREGATE = """
-WITH e AS (
-    SELECT x.id AS rid, a.ord - 1 AS q, a.val
-    FROM responses x
-    CROSS JOIN LATERAL jsonb_array_elements(x.answers) WITH ORDINALITY AS a(val, ord)
-    WHERE x.survey_id = :survey_id
-),
-picks AS (
-    SELECT e.q, o.val::int AS opt
-    FROM e CROSS JOIN LATERAL jsonb_array_elements(
-        CASE jsonb_typeof(e.val)
-            WHEN 'number' THEN jsonb_build_array(e.val)
-            WHEN 'array' THEN e.val
-            ELSE '[]'::jsonb
-        END
-    ) AS o(val)
-),
-texts AS (
-    SELECT e.rid, e.q, e.val #>> '{}' AS txt
-    FROM e WHERE jsonb_typeof(e.val) = 'string' AND e.val <> '""'::jsonb
-)
-SELECT 'c' AS kind, q, opt, count(*) AS n, NULL::text AS txt, 0::bigint AS rn
-FROM picks GROUP BY q, opt
-UNION ALL
-SELECT 't', q, NULL, count(*), NULL, 0 FROM texts GROUP BY q
-UNION ALL
-SELECT 'l', q, NULL, NULL, txt, rn FROM (
-    -- Anonymous surveys list texts in text order: submission order would help re-link them.
-    SELECT q, txt, row_number() OVER (
-        PARTITION BY q ORDER BY CASE WHEN :by_text THEN txt END, rid DESC) AS rn
-    FROM texts
-) AS ranked WHERE rn <= :latest
-ORDER BY 1, 2, 6
+
+
+def json_rows(columns: str, order: str, select: str) -> str:
+    """queries.JsonRows for PostgreSQL: json_agg with its own ORDER BY."""
+    return (
+        f"(SELECT coalesce(json_agg(json_build_array({columns}) ORDER BY {order}), '[]'::json) "
+        f"FROM ({select}) AS p)"
+    )
+
+
+# The survey, its counters (migration 0003) and the latest texts of each text question, in one
+# statement. Named surveys show the newest texts (the export index, read backwards); anonymous
+# ones show texts in respondent order, a keyed hash that says nothing about who or when.
+RESULTS = f"""
+SELECT {SURVEY_COLUMNS}, {q.RESPONDENTS}, {q.POPULATION},
+    {json_rows("p.question, p.choice, p.total", "p.question, p.choice", q.CELLS)},
+    (SELECT coalesce(json_agg(json_build_array(k.i, CASE WHEN s.anonymous THEN hidden.texts
+                                                       ELSE named.texts END) ORDER BY k.i),
+                     '[]'::json)
+     FROM (SELECT (e.ord - 1)::int AS i
+           FROM jsonb_array_elements(s.questions) WITH ORDINALITY AS e(val, ord)
+           WHERE e.val ->> 'kind' = 'text') AS k
+     CROSS JOIN LATERAL (
+         SELECT coalesce(json_agg(t.txt), '[]'::json) AS texts FROM (
+             SELECT x.answers ->> k.i AS txt FROM responses x
+             WHERE x.survey_id = s.id AND NOT s.anonymous AND x.answers ->> k.i <> ''
+             ORDER BY x.submitted_at DESC, x.id DESC LIMIT :latest) AS t) AS named
+     CROSS JOIN LATERAL (
+         SELECT coalesce(json_agg(t.txt), '[]'::json) AS texts FROM (
+             SELECT x.answers ->> k.i AS txt FROM responses x
+             WHERE x.survey_id = s.id AND s.anonymous AND x.answers ->> k.i <> ''
+             ORDER BY x.respondent LIMIT :latest) AS t) AS hidden)
+FROM surveys s WHERE s.id = :survey_id
 """
+PENDING = q.pending_page(json_rows)
 # All admins and the target, locked in id order: two admins demoting each other take turns.
 ROLE_ROWS = """
 SELECT id, role FROM users WHERE role = 'admin' OR id = :user_id ORDER BY id FOR UPDATE
@@ -169,7 +169,8 @@ class PostgresDialect:
     """Connections and the few statements that are PostgreSQL's own."""
 
     name = "postgres"
-    results_aggregate = RESULTS_AGGREGATE
+    results = RESULTS
+    pending = PENDING
     role_rows = ROLE_ROWS
 
     def __init__(self, url: str, settings: PgSettings, migrations_dir: str | Path | None) -> None:
@@ -255,6 +256,9 @@ class PostgresDialect:
 
     def is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, psycopg.errors.UniqueViolation)
+
+    def is_survey_gone(self, error: Exception) -> bool:
+        return isinstance(error, psycopg.errors.ForeignKeyViolation)
 
     def is_answer_refused(self, error: Exception) -> bool:
         return isinstance(error, psycopg.errors.CheckViolation)

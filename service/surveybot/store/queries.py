@@ -7,7 +7,13 @@ but the column lists below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from surveybot.store.rows import SURVEY_COLUMNS, USER_COLUMNS, USER_FROM
+
+# A dialect's JSON list of rows: json_rows(columns, order, select) is a scalar subquery giving
+# [[columns...], ...] of the rows of `select` (aliased p) in `order`.
+JsonRows = Callable[[str, str, str], str]
 
 OPEN = "closed_at IS NULL AND (deadline_at IS NULL OR deadline_at > :now)"
 
@@ -54,7 +60,7 @@ FROM admin_code_failures WHERE at >= :since
 RECORD_FAILURE = "INSERT INTO admin_code_failures (user_key, at) VALUES (:user_key, :at)"
 
 # --- roster -------------------------------------------------------------------------------------
-ROSTER_EXISTS = "SELECT EXISTS (SELECT 1 FROM roster)"
+ROSTER_EXISTS = "SELECT n > 0 FROM headcount WHERE what = 'roster'"
 ROSTER_CANDIDATES = """
 SELECT r.id, r.name, r.member_no, r.department, u.user_key
 FROM roster r LEFT JOIN users u ON u.roster_id = r.id
@@ -105,11 +111,22 @@ VALUES
 ON CONFLICT (draft_key) DO NOTHING
 RETURNING id, title, description, questions, deadline_at, anonymous, closed_at, created_at
 """
-# took_part: who answered, named or anonymous (a view, migration 0002).
-LIST_ALL = f"""
-SELECT {SURVEY_COLUMNS}, (SELECT count(*) FROM responses x WHERE x.survey_id = s.id), FALSE
-FROM surveys s ORDER BY s.id DESC
+# Counters kept by the writes (migration 0003): what a read of them costs does not grow with the
+# answers stored. RESPONDENTS and POPULATION are used inside "FROM surveys s".
+RESPONDENTS = """(
+    SELECT coalesce(sum(t.n), 0) FROM tallies t WHERE t.survey_id = s.id AND t.question = -1
+)"""
+# Everyone on the roster when there is one, else everyone registered.
+POPULATION = """(
+    SELECT CASE WHEN r.n > 0 THEN r.n ELSE u.n END
+    FROM headcount r, headcount u WHERE r.what = 'roster' AND u.what = 'users'
+)"""
+# (question, choice, count) of one survey; choice -1 is the number of written texts.
+CELLS = """
+SELECT t.question, t.choice, sum(t.n) AS total FROM tallies t
+WHERE t.survey_id = s.id AND t.question >= 0 GROUP BY t.question, t.choice
 """
+LIST_ALL = f"SELECT {SURVEY_COLUMNS}, {RESPONDENTS}, FALSE FROM surveys s ORDER BY s.id DESC"
 # The members' list shows no counts: counting every survey's responses on each 설문목록 is a scan
 # per survey that grows with the answers stored (seen in the benchmark at 100k answers).
 LIST_OPEN = f"""
@@ -133,26 +150,42 @@ RESPONSE_GET = """
 SELECT answers, submitted_at FROM responses
 WHERE survey_id = :survey_id AND respondent = :respondent
 """
-RESULTS_HEAD = f"""
-SELECT {SURVEY_COLUMNS},
-    (SELECT count(*) FROM responses x WHERE x.survey_id = s.id),
-    CASE WHEN EXISTS (SELECT 1 FROM roster) THEN (SELECT count(*) FROM roster)
-         ELSE (SELECT count(*) FROM users) END
+
+
+def pending_page(json_rows: JsonRows) -> str:
+    """The survey, its counters and one page of who has not answered it, in one statement.
+
+    In name order: the index gives the first page at once, and each person listed costs one
+    lookup in took_part (a view, migration 0002), whatever the number of answers stored.
+    """
+    roster = json_rows(
+        "p.name, p.member_no, p.department, p.registered",
+        "p.name, p.number, p.id",
+        """SELECT r.name, r.member_no, r.department, u.id IS NOT NULL AS registered,
+            coalesce(r.member_no, '') AS number, r.id
+        FROM roster r LEFT JOIN users u ON u.roster_id = r.id
+        WHERE u.id IS NULL OR NOT EXISTS (
+            SELECT 1 FROM took_part x WHERE x.survey_id = s.id AND x.user_id = u.id)
+        ORDER BY r.name, coalesce(r.member_no, ''), r.id
+        LIMIT :limit OFFSET :offset""",
+    )
+    users = json_rows(
+        "p.name, p.member_no, p.department, p.registered",
+        "p.name, p.id",
+        """SELECT u.name, u.member_no, u.department, TRUE AS registered, u.id
+        FROM users u
+        WHERE NOT EXISTS (
+            SELECT 1 FROM took_part x WHERE x.survey_id = s.id AND x.user_id = u.id)
+        ORDER BY u.name, u.id
+        LIMIT :limit OFFSET :offset""",
+    )
+    return f"""
+SELECT {SURVEY_COLUMNS}, {RESPONDENTS}, {POPULATION},
+    CASE WHEN (SELECT n FROM headcount WHERE what = 'roster') > 0 THEN {roster} ELSE {users} END
 FROM surveys s WHERE s.id = :survey_id
 """
-PENDING_ROSTER = """
-SELECT r.name, r.member_no, r.department, u.id IS NOT NULL
-FROM roster r LEFT JOIN users u ON u.roster_id = r.id
-WHERE u.id IS NULL
-   OR NOT EXISTS (SELECT 1 FROM took_part p WHERE p.survey_id = :survey_id AND p.user_id = u.id)
-ORDER BY r.name, coalesce(r.member_no, ''), r.id
-"""
-PENDING_USERS = """
-SELECT u.name, u.member_no, u.department, TRUE
-FROM users u
-WHERE NOT EXISTS (SELECT 1 FROM took_part p WHERE p.survey_id = :survey_id AND p.user_id = u.id)
-ORDER BY u.name, u.id
-"""
+
+
 # Named responses carry the name they were given under; older rows fall back to the person.
 EXPORT_NAMED = """
 SELECT x.answers,

@@ -164,12 +164,13 @@ def build_results(
     survey: Survey,
     respondents: int,
     population: int,
-    rows: Iterable[Sequence[Any]],
+    cells: Iterable[Sequence[Any]],
+    texts: Iterable[Sequence[Any]],
 ) -> Results:
-    """Assemble Results from aggregate rows (kind, question, option, count, text, ...).
+    """Assemble Results from counter cells (question, choice, n) and ([question, [texts]]).
 
-    kind 'c': count of an option of a choice question; 't': number of non-empty texts of a
-    question; 'l': one of the latest texts, rows already ordered newest first.
+    choice -1 of a question is its number of written texts; texts come newest first (named) or
+    in respondent order (anonymous).
     """
     counts: dict[int, dict[int, int]] = {}
     text_counts: dict[int, int] = {}
@@ -181,15 +182,15 @@ def build_results(
             latest_texts[index] = []
         else:
             counts[index] = {option: 0 for option in range(len(question.options))}
-    for row in rows:
-        kind, question, option, count, text = row[:5]
-        q = int(question)
-        if kind == "c" and q in counts:
-            counts[q][int(option)] = int(count)
-        elif kind == "t" and q in text_counts:
-            text_counts[q] = int(count)
-        elif kind == "l" and q in latest_texts:
-            latest_texts[q].append(str(text))
+    for question, choice, total in cells:
+        q, c = int(question), int(choice)
+        if c == -1 and q in text_counts:
+            text_counts[q] = int(total)
+        elif q in counts and c in counts[q]:
+            counts[q][c] = int(total)
+    for question, written in texts:
+        if int(question) in latest_texts:
+            latest_texts[int(question)] = [str(text) for text in written]
     return Results(
         survey=survey,
         respondents=respondents,

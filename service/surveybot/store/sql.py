@@ -15,6 +15,7 @@ from typing import Any
 from surveybot.domain import (
     Answer,
     ExportRow,
+    PendingPage,
     PendingPerson,
     Results,
     RosterEntry,
@@ -315,6 +316,8 @@ class SqlStore:
         except Exception as error:
             if self._d.is_answer_refused(error):
                 raise InvalidAnswers(str(error)) from error
+            if self._d.is_survey_gone(error):
+                return WriteOutcome.MISSING  # deleted by an admin while this submit ran
             raise
         if saved:
             return WriteOutcome.OK
@@ -335,7 +338,12 @@ class SqlStore:
             "user_id": user.id,
             "now": self._d.time(now),
         }
-        exists, is_open, gone = self._d.withdraw(params)
+        try:
+            exists, is_open, gone = self._d.withdraw(params)
+        except Exception as error:
+            if self._d.is_survey_gone(error):
+                return WriteOutcome.MISSING  # deleted by an admin while this withdrawal ran
+            raise
         if gone:
             return WriteOutcome.OK
         if exists and not is_open:
@@ -343,25 +351,35 @@ class SqlStore:
         return WriteOutcome.MISSING
 
     def results(self, survey_id: int, latest: int = 3) -> Results | None:
-        params: Params = {"survey_id": survey_id, "latest": latest}
-        # One snapshot, so the head and the aggregate count the same responses.
-        with self._d.transaction(write=False) as tx:
-            head = tx.one(q.RESULTS_HEAD, params)
-            if head is None:
-                return None
-            survey = self._survey(head)
-            params["by_text"] = survey.anonymous
-            rows = tx.all(self._d.results_aggregate, params)
-        return build_results(survey, int(head[SURVEY_WIDTH]), int(head[SURVEY_WIDTH + 1]), rows)
+        # One statement: the counters and the texts are of the same moment.
+        row = self._one(self._d.results, {"survey_id": survey_id, "latest": latest})
+        if row is None:
+            return None
+        respondents, population, cells, texts = row[SURVEY_WIDTH:]
+        return build_results(
+            self._survey(row),
+            int(respondents),
+            int(population),
+            self._d.read_json(cells),
+            self._d.read_json(texts),
+        )
 
-    def pending(self, survey_id: int) -> list[PendingPerson] | None:
-        params = {"survey_id": survey_id}
-        with self._d.transaction(write=False) as tx:
-            if not tx.one(q.SURVEY_EXISTS, params)[0]:
-                return None
-            sql = q.PENDING_ROSTER if tx.one(q.ROSTER_EXISTS)[0] else q.PENDING_USERS
-            rows = tx.all(sql, params)
-        return [PendingPerson(r[0], r[1], r[2], bool(r[3])) for r in rows]
+    def pending(self, survey_id: int, offset: int = 0, limit: int = 1000) -> PendingPage | None:
+        params = {"survey_id": survey_id, "offset": offset, "limit": limit}
+        row = self._one(self._d.pending, params)
+        if row is None:
+            return None
+        respondents, population, people = row[SURVEY_WIDTH:]
+        return PendingPage(
+            survey=self._survey(row),
+            respondents=int(respondents),
+            population=int(population),
+            offset=offset,
+            people=[
+                PendingPerson(name, number, department, bool(registered))
+                for name, number, department, registered in self._d.read_json(people)
+            ],
+        )
 
     @contextmanager
     def export_rows(self, survey_id: int) -> Iterator[Iterator[ExportRow]]:

@@ -20,7 +20,7 @@ from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import StoreUnavailable
 from surveybot.store.dialect import Params
-from surveybot.store.rows import dump_json, to_utc
+from surveybot.store.rows import SURVEY_COLUMNS, dump_json, to_utc
 from surveybot.store.sql import SqlStore
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
@@ -28,34 +28,36 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 # Errors that mean "try again later" rather than a bug in the SQL or the schema.
 _UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
 
-# Rows (kind, question, option, count, text, rank); see rows.build_results.
-RESULTS_AGGREGATE = """
-WITH e AS (
-    SELECT x.id AS rid, CAST(a.key AS INTEGER) AS q, a.type AS t, a.value AS v
-    FROM responses x, json_each(x.answers) AS a
-    WHERE x.survey_id = :survey_id
-),
-picks AS (
-    SELECT q, v AS opt FROM e WHERE t = 'integer'
-    UNION ALL
-    -- the CASE keeps json_each away from values that are not arrays
-    SELECT e.q, o.value FROM e, json_each(CASE WHEN e.t = 'array' THEN e.v ELSE '[]' END) AS o
-),
-texts AS (
-    SELECT rid, q, v FROM e WHERE t = 'text' AND v <> ''
-)
-SELECT 'c', q, opt, count(*), NULL, 0 FROM picks GROUP BY q, opt
-UNION ALL
-SELECT 't', q, NULL, count(*), NULL, 0 FROM texts GROUP BY q
-UNION ALL
-SELECT 'l', q, NULL, NULL, v, rn FROM (
-    -- Anonymous surveys list texts in text order: submission order would help re-link them.
-    SELECT q, v, row_number() OVER (
-        PARTITION BY q ORDER BY CASE WHEN :by_text THEN v END, rid DESC) AS rn
-    FROM texts
-) WHERE rn <= :latest
-ORDER BY 1, 2, 6
+
+def json_rows(columns: str, order: str, select: str) -> str:
+    """queries.JsonRows for SQLite: json_group_array keeps the order of its input."""
+    return (
+        f"(SELECT json_group_array(json_array({columns})) "
+        f"FROM (SELECT * FROM ({select}) AS p ORDER BY {order}) AS p)"
+    )
+
+
+# As postgres.RESULTS: the survey, its counters and the latest texts, in one statement. json()
+# keeps an inner list a list (a subquery's result would otherwise be embedded as a string).
+RESULTS = f"""
+SELECT {SURVEY_COLUMNS}, {q.RESPONDENTS}, {q.POPULATION},
+    {json_rows("p.question, p.choice, p.total", "p.question, p.choice", q.CELLS)},
+    (SELECT json_group_array(json_array(k.i, json(CASE WHEN s.anonymous THEN
+        (SELECT json_group_array(t.txt) FROM (
+             SELECT json_extract(x.answers, '$[' || k.i || ']') AS txt FROM responses x
+             WHERE x.survey_id = s.id AND txt <> ''
+             ORDER BY x.respondent LIMIT :latest) AS t)
+     ELSE
+        (SELECT json_group_array(t.txt) FROM (
+             SELECT json_extract(x.answers, '$[' || k.i || ']') AS txt FROM responses x
+             WHERE x.survey_id = s.id AND txt <> ''
+             ORDER BY x.submitted_at DESC, x.id DESC LIMIT :latest) AS t)
+     END)))
+     FROM (SELECT CAST(e.key AS INTEGER) AS i FROM json_each(s.questions) AS e
+           WHERE json_extract(e.value, '$.kind') = 'text' ORDER BY e.key) AS k)
+FROM surveys s WHERE s.id = :survey_id
 """
+PENDING = q.pending_page(json_rows)
 # BEGIN IMMEDIATE already holds the write lock: no row locks needed.
 ROLE_ROWS = "SELECT id, role FROM users WHERE role = 'admin' OR id = :user_id"
 SURVEY_STATE = f"SELECT anonymous, {q.OPEN} FROM surveys WHERE id = :survey_id"
@@ -116,7 +118,8 @@ class SqliteDialect:
     """Connections and the few statements that are SQLite's own."""
 
     name = "sqlite"
-    results_aggregate = RESULTS_AGGREGATE
+    results = RESULTS
+    pending = PENDING
     role_rows = ROLE_ROWS
 
     def __init__(
@@ -199,6 +202,10 @@ class SqliteDialect:
 
     def is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
+
+    def is_survey_gone(self, error: Exception) -> bool:
+        # Never seen: BEGIN IMMEDIATE makes the check and the write one step. Kept for symmetry.
+        return isinstance(error, sqlite3.IntegrityError) and "FOREIGN KEY" in str(error)
 
     def is_answer_refused(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.IntegrityError) and "answers do not fit" in str(error)
