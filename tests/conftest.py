@@ -3,6 +3,9 @@
 PostgreSQL is a throwaway cluster (devstack.postgres), or the server of SURVEYBOT_TEST_DATABASE_URL.
 
 `store` runs a test on both backends; `sqlite_store` / `pg_store` pick one.
+
+Every test is marked `unit`, `store` or `system` (pytest.ini): `./scripts/test -m unit` runs in
+seconds. A test gets the marker of the fixtures it uses, unless it or its module has one already.
 """
 
 from __future__ import annotations
@@ -17,8 +20,18 @@ from devstack import postgres
 from surveybot.store import open_store
 from surveybot.store.base import Store
 
-# clock, client, person, admin, member: conversations through the HTTP app, on `store`.
-pytest_plugins = ["chat_fixtures"]
+# clock, client, person, admin, member: conversations through the HTTP app, on `store`;
+# stack_folder, module_stack_folder: a folder for the native stack.
+pytest_plugins = ["support.chat_fixtures", "support.stack_fixtures"]
+
+MARKERS = ("unit", "store", "system")
+# The shared fixtures that start processes (nginx, gunicorn, PostgreSQL) or open a database: a
+# test using one, directly or through another fixture, is `system` or `store`. A module whose own
+# fixtures or code start processes marks its tests itself (`pytestmark`, `@pytest.mark.system`).
+SYSTEM_FIXTURES = frozenset({"stack_folder", "module_stack_folder"})
+STORE_FIXTURES = frozenset(
+    {"store", "sqlite_store", "pg_store", "sqlite_path", "pg_url", "pg_server"}
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,6 +41,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="test_fuzz.py: ten times the examples (minutes; for runs outside CI)",
     )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test exactly one of MARKERS: its own or its module's, else that of its fixtures."""
+    wrong = []
+    for item in items:
+        marked = {mark.name for mark in item.iter_markers() if mark.name in MARKERS}
+        if not marked:
+            item.add_marker(_marker_of(set(getattr(item, "fixturenames", ()))))
+        elif len(marked) > 1:
+            wrong.append(f"{item.nodeid}: {', '.join(sorted(marked))}")
+    if wrong:
+        raise pytest.UsageError("more than one of unit, store, system:\n" + "\n".join(wrong))
+
+
+def _marker_of(fixtures: set[str]) -> str:
+    if fixtures & SYSTEM_FIXTURES:
+        return "system"
+    if fixtures & STORE_FIXTURES:
+        return "store"
+    return "unit"
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from support.store_helpers import NOW, person, publish, raw
 from surveybot.store.base import Store
-
-from store_helpers import NOW, person, publish, raw
 
 # Submission order deliberately unlike registration (id) order.
 ORDER = [3, 0, 5, 1, 4, 2]

@@ -29,6 +29,7 @@ def _needs(binary: str, *extra: str) -> None:
         pytest.skip(f"{binary} is not installed (apt-get install {binary}); scripts/bench needs it")
 
 
+@pytest.mark.system
 @pytest.mark.timeout(400)
 def test_smoke_run_records_every_window_and_leaves_nothing_running(tmp_path: Path) -> None:
     _needs("nginx", "/usr/sbin")

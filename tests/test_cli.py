@@ -9,6 +9,9 @@ import pytest
 from surveybot.cli import main
 from surveybot.store import open_store
 
+# The commands work on a SQLite file.
+pytestmark = pytest.mark.store
+
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:

@@ -22,6 +22,8 @@ import pytest
 
 from devstack.postgres import Server
 
+# docker-compose config, the backup scripts with pg_dump, or a look at the Dockerfile.
+pytestmark = pytest.mark.system
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {
     "SECRET_KEY": "test-secret-key-0123456789abcdef",

@@ -1,4 +1,4 @@
-"""Conversations through the HTTP app: people, refusals, admin views, exports (fixtures: chat_fixtures)."""
+"""Conversations through the HTTP app: people, refusals, admin views, exports (fixtures: support/chat_fixtures.py)."""
 
 from __future__ import annotations
 

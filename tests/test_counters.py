@@ -179,3 +179,30 @@ def answers_of(answers: tuple[Answer, ...]) -> tuple[int, list[int], str]:
     single, days, text = answers
     assert isinstance(single, int) and isinstance(days, list) and isinstance(text, str)
     return single, days, text
+
+
+def test_a_workers_survey_copy_follows_every_change(store: Store) -> None:
+    """Two workers (two stores on one database): a change by one is seen by the other at once."""
+    other: Store
+    if isinstance(store, SqliteStore):
+        other = SqliteStore(store.path)
+    else:
+        assert isinstance(store, PostgresStore)
+        other = PostgresStore(store.url)
+    try:
+        sid = publish(store)
+        version = other.load_context("anyone", NOW).surveys_version
+        assert version is not None
+        first = other.get_survey(sid, version)
+        assert first is not None and first.closed_at is None
+        assert other.get_survey(sid, version) is first  # the copy, no second read
+        assert store.close_survey(sid, NOW) is WriteOutcome.OK
+        changed = other.load_context("anyone", NOW).surveys_version
+        assert changed is not None and changed != version
+        assert other.get_survey(sid, version) is first  # at the old version the copy is right
+        closed = other.get_survey(sid, changed)
+        assert closed is not None and closed.closed_at is not None
+        assert store.delete_survey(sid)
+        assert other.get_survey(sid, other.load_context("anyone", NOW).surveys_version) is None
+    finally:
+        other.close()

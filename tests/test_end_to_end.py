@@ -13,11 +13,12 @@ import pytest
 import requests
 
 from devstack.openbuilder import assert_valid_reply, reply_texts
-from gunicorn_helper import served
+from support.chat_helper import future_survey_message, payload
+from support.gunicorn_helper import served
 from surveybot.store import open_store
 
-from chat_helper import future_survey_message, payload
-
+# Every test runs `surveybot serve`.
+pytestmark = pytest.mark.system
 SECRET = "e2e-skill-secret"
 ADMIN_CODE = "e2e-admin-code"
 

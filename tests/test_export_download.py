@@ -25,7 +25,7 @@ import requests
 
 from devstack.nodes import Node
 from devstack.postgres import Server
-from gunicorn_helper import SECRET_KEY, served
+from support.gunicorn_helper import SECRET_KEY, served
 from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.domain import ExportRow, Question, QuestionKind, SurveyDraft
@@ -136,6 +136,7 @@ def download_lines(url: str) -> list[str]:
     return response.content.decode("utf-8-sig").splitlines()
 
 
+@pytest.mark.system
 def test_a_large_export_arrives_whole(big: BigExport) -> None:
     lines = download_lines(big.url)
     assert len(lines) == 1 + big.rows
@@ -163,6 +164,7 @@ def terminate_export_backend(database_url: str) -> None:
         conn.execute("SELECT pg_terminate_backend(%s)", pids[0])
 
 
+@pytest.mark.system
 def test_an_export_the_database_drops_is_an_incomplete_transfer(big: BigExport) -> None:
     with small_window(big.bot.port) as conn:
         conn.request("GET", f"/exports/{big.token}", headers={"X-Request-Id": REQUEST_ID})

@@ -15,17 +15,15 @@ import pytest
 
 from devstack.procs import wait_for
 from devstack.stack import Stack, StackConfig
-from stack_fixtures import (
+from support.stack_fixtures import (
     STACK_ENV,
     Kakao,
     Load,
     check_stored,
-    module_stack_folder,
     publish_survey,
     require_nginx,
 )
 
-__all__ = ["module_stack_folder"]  # a fixture, used by name
 WORKERS = 2
 
 

@@ -1,6 +1,6 @@
 """Property-based fuzzing of whole conversations through the HTTP app, on both backends (issue 7).
 
-Hypothesis writes scripts (fuzz_scripts.py): an admin publishes surveys in the one-message form,
+Hypothesis writes scripts (support/fuzz_scripts.py): an admin publishes surveys in the one-message form,
 members register and answer, and everybody sends what attackers and confused phone users send:
 option numbers and labels, control words, free text that begins with a command word, 600-character
 texts, emoji, NUL, control, zero-width and bidi characters, taps of the quick replies actually
@@ -35,12 +35,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from surveybot.app import create_app
-from surveybot.config import Config
-from surveybot.store.base import Store
-
-from chat_helper import Clock, payload
-from fuzz_checks import (
+from support.chat_helper import Clock, payload
+from support.fuzz_checks import (
     BARE_COMMANDS,
     FREE_TEXT_MAX,
     Database,
@@ -53,7 +49,7 @@ from fuzz_checks import (
     check_stored_answers,
     check_texts_kept,
 )
-from fuzz_scripts import (
+from support.fuzz_scripts import (
     DROP,
     Again,
     Command,
@@ -67,6 +63,9 @@ from fuzz_scripts import (
     Tap,
     scripts,
 )
+from surveybot.app import create_app
+from surveybot.config import Config
+from surveybot.store.base import Store
 
 ADMIN_CODE = "fuzz-admin-code-7"
 # Per backend. Tuned on a 2-core machine: both backends together send over 20,000 requests in

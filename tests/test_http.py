@@ -12,14 +12,13 @@ import pytest
 
 from devstack.nodes import Node
 from devstack.openbuilder import assert_valid_reply, reply_texts
-from gunicorn_helper import SKILL_SECRET, served
+from support.chat_helper import payload
+from support.gunicorn_helper import SKILL_SECRET, served
 from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.resources import APOLOGY
 from surveybot.store import open_store
 from surveybot.store.base import Store
-
-from chat_helper import payload
 
 JSON = {"Content-Type": "application/json;charset=UTF-8"}
 
@@ -187,6 +186,7 @@ def post_chunked(bot: Node, chunks: list[bytes]) -> tuple[int, bytes]:
         conn.close()
 
 
+@pytest.mark.system
 def test_a_chunked_request_straight_to_gunicorn_is_answered(served_bot: Node) -> None:
     body = json.dumps(payload("chunked-user", "등록 김청크"), ensure_ascii=False).encode()
     status, data = post_chunked(served_bot, [body[:10], body[10:200], body[200:]])
@@ -196,6 +196,7 @@ def test_a_chunked_request_straight_to_gunicorn_is_answered(served_bot: Node) ->
     assert "등록되었습니다" in "\n".join(reply_texts(reply))
 
 
+@pytest.mark.system
 def test_a_chunked_request_over_64_kib_is_413(served_bot: Node) -> None:
     body = json.dumps(payload("chunked-user", "가" * 30000), ensure_ascii=False).encode()
     assert len(body) > 64 * 1024

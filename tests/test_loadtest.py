@@ -39,6 +39,8 @@ from surveybot.conversation.context import Context, Settings
 from surveybot.store import open_store
 from surveybot.store.base import Store
 
+# The load tools run as processes: seed, locust, wrk, the Go echo server, nginx, `surveybot serve`.
+pytestmark = pytest.mark.system
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_PYTHON = ROOT / ".venv-load" / "bin" / "python"
 SEED = [sys.executable, "-m", "loadtest.seed"]  # from ROOT, as _run does
@@ -94,7 +96,7 @@ def _seed(target: list[str], *options: str) -> subprocess.CompletedProcess[str]:
 
 def _respondent(store: Store, key: str, survey_id: int) -> str:
     """The respondent key as the bot computes it (named or anonymous)."""
-    user, _ = store.load_context(key, NOW)
+    user, _, _ = store.load_context(key, NOW)
     survey = store.get_survey(survey_id)
     assert user is not None and survey is not None
     settings = Settings(secret_key=SECRET_KEY.encode(), public_base_url="http://127.0.0.1")
@@ -108,8 +110,8 @@ def test_seed_writes_what_the_app_reads(database: tuple[str | None, str, list[st
     assert done.returncode == 0, done.stderr
     store = open_store(url, path)
     try:
-        member, _ = store.load_context(member_key(1), NOW)
-        admin, _ = store.load_context(admin_key(2), NOW)
+        member, _, _ = store.load_context(member_key(1), NOW)
+        admin, _, _ = store.load_context(admin_key(2), NOW)
         assert member is not None and member.name == member_name(1) and not member.is_admin
         assert admin is not None and admin.is_admin
         assert store.load_context(extra_key(10), NOW)[0] is not None

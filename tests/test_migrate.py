@@ -29,6 +29,7 @@ SERVICE = REPO / "service"
 BACKENDS = ["sqlite", "postgres"]
 
 
+# It asks for pg_url only on PostgreSQL, unseen by conftest.py: its tests are marked `store`.
 @pytest.fixture(params=BACKENDS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None, str]:
     """(dialect, database_url, sqlite_path) of an empty database."""
@@ -91,6 +92,7 @@ def test_default_dir_is_the_repository_db_folder(monkeypatch: pytest.MonkeyPatch
         migration_files("sqlite")
 
 
+@pytest.mark.store
 def test_migrations_apply_once(target: tuple[str, str | None, str]) -> None:
     expected = [p.name for p in migration_files("sqlite")]
     store = open_target(target)
@@ -108,6 +110,7 @@ def test_migrations_apply_once(target: tuple[str, str | None, str]) -> None:
         store.close()
 
 
+@pytest.mark.store
 def test_later_migrations_apply_in_order(
     target: tuple[str, str | None, str], tmp_path: Path
 ) -> None:
@@ -132,6 +135,7 @@ def test_later_migrations_apply_in_order(
     assert table_exists(*target, "extra")
 
 
+@pytest.mark.store
 def test_a_failing_migration_changes_nothing(
     target: tuple[str, str | None, str], tmp_path: Path
 ) -> None:
@@ -155,6 +159,7 @@ def shipped() -> list[str]:
     return names
 
 
+@pytest.mark.store
 def test_concurrent_migrate_from_threads(target: tuple[str, str | None, str]) -> None:
     stores = [open_target(target) for _ in range(6)]
     barrier = threading.Barrier(len(stores))
@@ -184,6 +189,7 @@ finally:
 """
 
 
+@pytest.mark.system
 def test_concurrent_migrate_from_processes(target: tuple[str, str | None, str]) -> None:
     _, url, path = target
     env = {**os.environ, "PYTHONPATH": str(SERVICE)}

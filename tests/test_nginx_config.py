@@ -21,11 +21,11 @@ import requests
 from devstack.nginx import load_render
 from devstack.openbuilder import assert_valid_reply, reply_texts
 from devstack.stack import Stack, StackConfig
-from stack_fixtures import REPO, module_stack_folder, require_nginx
+from support.chat_helper import payload
+from support.stack_fixtures import REPO, require_nginx
 
-from chat_helper import payload
-
-__all__ = ["module_stack_folder"]  # a fixture, used by name
+# nginx -t, openssl, and a native stack.
+pytestmark = pytest.mark.system
 NGINX = REPO / "nginx"
 render = load_render()  # nginx/render.py
 

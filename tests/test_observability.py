@@ -16,7 +16,8 @@ import requests
 
 from devstack.nodes import Node
 from devstack.ports import free_port
-from gunicorn_helper import SECRET_KEY, served
+from support.chat_helper import payload
+from support.gunicorn_helper import SECRET_KEY, served
 from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.domain import Question, QuestionKind, SurveyDraft
@@ -25,8 +26,6 @@ from surveybot.observability import JsonFormatter, TextFormatter
 from surveybot.store import open_store
 from surveybot.store.base import Store
 from surveybot.tokens import sign_export_token
-
-from chat_helper import payload
 
 
 def test_metrics_count_requests_and_outcomes(sqlite_store: Store) -> None:
@@ -49,6 +48,7 @@ def test_json_log_lines_carry_extra_fields() -> None:
     assert line["level"] == "WARNING" and line["time"].endswith("Z")
 
 
+@pytest.mark.system
 def test_metrics_add_up_every_worker_of_a_node(pg_url: str, tmp_path: Path) -> None:
     """Two gunicorn workers, many requests: /metrics on any worker counts them all."""
     settings = {
@@ -92,6 +92,7 @@ def _raw_request(port: int, request_line: bytes) -> None:
             pass
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_export_tokens_never_reach_the_logs(tmp_path: Path, log_format: str) -> None:
     sqlite_path = str(tmp_path / "bot.sqlite3")

@@ -12,17 +12,15 @@ from pathlib import Path
 import requests
 
 from devstack.stack import Stack, StackConfig
-from stack_fixtures import (
+from support.stack_fixtures import (
     ADMIN_CODE,
     REPO,
     STACK_ENV,
     SURVEY,
     Kakao,
     require_nginx,
-    stack_folder,
 )
 
-__all__ = ["stack_folder"]  # a fixture, used by name
 STACK = REPO / "scripts" / "stack"
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from support.store_helpers import NOW, count, person, publish, raw
 from surveybot.domain import RosterEntry
 from surveybot.store.base import (
     InvalidAnswers,
@@ -19,8 +20,6 @@ from surveybot.store.base import (
     Store,
     WriteOutcome,
 )
-
-from store_helpers import NOW, count, person, publish, raw
 
 # The survey of test_store_contract: single (3 options), multi (4 options), free text.
 VALID = [(0, [1], ""), (2, [0, 3], "x" * 500), (1, [3, 0, 2, 1], "가나다")]

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from support.store_helpers import LATER, NOW, count, person
 from surveybot.domain import (
     Role,
     RosterEntry,
@@ -19,12 +20,10 @@ from surveybot.store.base import (
     Store,
 )
 
-from store_helpers import LATER, NOW, count, person
-
 
 # --- people -------------------------------------------------------------------------------------
 def test_unknown_person_has_no_context(store: Store) -> None:
-    assert store.load_context("nobody", NOW) == (None, None)
+    assert store.load_context("nobody", NOW)[:2] == (None, None)
     assert store.get_user(12345) is None
 
 
@@ -36,7 +35,7 @@ def test_register_without_roster_creates_then_renames(store: Store) -> None:
     assert again.user is not None
     assert again.user.id == first.user.id
     assert (again.user.name, again.user.member_no) == ("Kim Minsu", "77")
-    user, session = store.load_context("k1", NOW)
+    user, session, _ = store.load_context("k1", NOW)
     assert user == again.user and session is None
     assert store.get_user(first.user.id) == again.user
     assert count(store, "users") == 1
@@ -78,7 +77,7 @@ def test_register_with_roster(store: Store) -> None:
     assert status.unregistered == [RosterEntry("Kim", "2", "Ops")]
     # The roster stays the truth for department after an import changes it.
     store.import_roster([RosterEntry("Lee", None, "Finance")])
-    user, _ = store.load_context("k2", NOW)
+    user, _, _ = store.load_context("k2", NOW)
     assert user is not None and user.department == "Finance"
 
 
@@ -117,7 +116,7 @@ def test_find_users_and_roles(store: Store) -> None:
     assert store.set_role(a.id, "member") is RoleOutcome.OK
     assert store.set_role(b.id, "member") is RoleOutcome.LAST_ADMIN
     assert [u.user_key for u in store.list_admins()] == ["kb"]
-    user, _ = store.load_context("kb", NOW)
+    user, _, _ = store.load_context("kb", NOW)
     assert user is not None and user.is_admin
     with pytest.raises(ValueError):
         store.set_role(a.id, "owner")
@@ -155,30 +154,30 @@ def test_session_optimistic_concurrency(store: Store) -> None:
     state: dict[str, object] = {"flow": "answer", "answers": [1, [0, 2], "메모"]}
     assert store.save_session("k1", state, None, LATER, NOW)
     assert not store.save_session("k1", {"other": 1}, None, LATER, NOW)  # a twin got there first
-    _, session = store.load_context("k1", NOW)
+    _, session, _ = store.load_context("k1", NOW)
     assert session is not None and (session.state, session.version) == (state, 1)
     assert session.expires_at == LATER and session.expires_at.tzinfo is not None
 
     assert store.save_session("k1", {"step": 2}, 1, LATER, NOW)
     assert not store.save_session("k1", {"step": 3}, 1, LATER, NOW)  # stale version
     assert not store.save_session("k9", {"step": 1}, 1, LATER, NOW)  # nothing to update
-    _, session = store.load_context("k1", NOW)
+    _, session, _ = store.load_context("k1", NOW)
     assert session is not None and (session.state, session.version) == ({"step": 2}, 2)
 
     # An expired session is invisible and may be replaced as if there were none.
     after = LATER + timedelta(seconds=1)
-    assert store.load_context("k1", LATER) == (None, None)
+    assert store.load_context("k1", LATER)[:2] == (None, None)
     assert store.save_session("k1", {"fresh": True}, None, after + timedelta(hours=1), after)
-    _, session = store.load_context("k1", after)
+    _, session, _ = store.load_context("k1", after)
     assert session is not None and session.state == {"fresh": True} and session.version == 3
 
     store.clear_session("k1")
-    assert store.load_context("k1", after) == (None, None)
+    assert store.load_context("k1", after)[:2] == (None, None)
     store.clear_session("k1")  # nothing to clear is fine
 
 
 def test_load_context_joins_user_and_session(store: Store) -> None:
     user = person(store, "k1")
     store.save_session("k1", {"a": 1}, None, LATER, NOW)
-    found, session = store.load_context("k1", NOW)
+    found, session, _ = store.load_context("k1", NOW)
     assert found == user and session is not None and session.state == {"a": 1}

@@ -34,8 +34,7 @@ from devstack.nodes import Node
 from devstack.openbuilder import assert_valid_reply
 from devstack.ports import free_port
 from devstack.procs import poll
-
-from chat_helper import payload
+from support.chat_helper import payload
 
 SHIM = "surveybot.workers.MeinheldWorker"
 RAW_MEINHELD = "egg:meinheld#gunicorn_worker"
@@ -106,6 +105,7 @@ def say(url: str, user: str, text: str) -> None:
     assert_valid_reply(response.json())
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 def test_sigkilled_worker_is_replaced_and_the_master_lives(
     worker_class: str, pg_url: str, tmp_path: Path, servers: list[Node]
@@ -139,6 +139,7 @@ def test_sigkilled_worker_is_replaced_and_the_master_lives(
     assert "Traceback" not in log and "TypeError" not in log, log
 
 
+@pytest.mark.system
 def test_meinheld_own_worker_kills_the_master_when_a_worker_dies(
     tmp_path: Path, servers: list[Node]
 ) -> None:
@@ -193,6 +194,7 @@ def _pids_of(base: str, count: int) -> list[str]:
     return [requests.get(f"{base}/", timeout=5).text for _ in range(count)]
 
 
+@pytest.mark.system
 def test_meinheld_shim_heartbeat_and_max_requests_where_meinheld_has_neither(
     tmp_path: Path, servers: list[Node]
 ) -> None:
@@ -242,6 +244,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.system
 def test_meinheld_serves_others_while_a_slow_client_drains_a_big_response(
     tmp_path: Path, servers: list[Node]
 ) -> None:
@@ -296,6 +299,7 @@ def app(environ, start_response):
 REQUESTS = 8
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     ("worker_class", "options", "fastest", "slowest"),
     [

@@ -68,13 +68,17 @@ CREATE TRIGGER responses_count AFTER INSERT OR DELETE OR UPDATE OF answers ON re
 FOR EACH ROW EXECUTE FUNCTION surveybot_count_answers();
 
 
--- How many people there are: the population a response rate is out of. One row each for users
--- and roster, kept per statement (a roster import of 10,000 rows is one update).
-CREATE TABLE headcount (
-    what    text PRIMARY KEY CHECK (what IN ('users', 'roster')),
+-- users, roster: how many people there are, the population a response rate is out of; kept per
+-- statement (a roster import of 10,000 rows is one update).
+-- surveys: a version, raised by every change to any survey. Each request reads it with the
+-- person's session (one statement), and an app worker keeps the surveys it has read under the
+-- version it read them at: while the version stays, a survey costs no round trip, and every
+-- node sees a change at its next request.
+CREATE TABLE counters (
+    name    text PRIMARY KEY CHECK (name IN ('users', 'roster', 'surveys')),
     n       bigint NOT NULL CHECK (n >= 0)
 );
-INSERT INTO headcount VALUES ('users', 0), ('roster', 0);
+INSERT INTO counters VALUES ('users', 0), ('roster', 0), ('surveys', 0);
 -- Every counter recounted from the rows: after a bulk load that bypassed the triggers (COPY with
 -- session_replication_role = replica, as loadtest/seed.py does), or to check them by hand.
 CREATE FUNCTION surveybot_recount() RETURNS void LANGUAGE sql AS $$
@@ -83,8 +87,8 @@ CREATE FUNCTION surveybot_recount() RETURNS void LANGUAGE sql AS $$
     SELECT x.survey_id, c.question, c.choice, 0, count(*)
     FROM responses x CROSS JOIN LATERAL surveybot_answer_cells(x.answers) AS c
     GROUP BY x.survey_id, c.question, c.choice;
-    UPDATE headcount SET n = (SELECT count(*) FROM users) WHERE what = 'users';
-    UPDATE headcount SET n = (SELECT count(*) FROM roster) WHERE what = 'roster';
+    UPDATE counters SET n = (SELECT count(*) FROM users) WHERE name = 'users';
+    UPDATE counters SET n = (SELECT count(*) FROM roster) WHERE name = 'roster';
 $$;
 SELECT surveybot_recount();
 
@@ -95,7 +99,7 @@ DECLARE
     delta bigint := (SELECT count(*) FROM added);
 BEGIN
     IF delta > 0 THEN
-        UPDATE headcount SET n = n + delta WHERE what = TG_TABLE_NAME;
+        UPDATE counters SET n = n + delta WHERE name = TG_TABLE_NAME;
     END IF;
     RETURN NULL;
 END
@@ -105,7 +109,7 @@ DECLARE
     delta bigint := (SELECT count(*) FROM removed);
 BEGIN
     IF delta > 0 THEN
-        UPDATE headcount SET n = n - delta WHERE what = TG_TABLE_NAME;
+        UPDATE counters SET n = n - delta WHERE name = TG_TABLE_NAME;
     END IF;
     RETURN NULL;
 END
@@ -118,6 +122,15 @@ CREATE TRIGGER roster_added AFTER INSERT ON roster REFERENCING NEW TABLE AS adde
 FOR EACH STATEMENT EXECUTE FUNCTION surveybot_count_added();
 CREATE TRIGGER roster_removed AFTER DELETE ON roster REFERENCING OLD TABLE AS removed
 FOR EACH STATEMENT EXECUTE FUNCTION surveybot_count_removed();
+
+CREATE FUNCTION surveybot_surveys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE counters SET n = n + 1 WHERE name = 'surveys';
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER surveys_changed AFTER INSERT OR UPDATE OR DELETE ON surveys
+FOR EACH STATEMENT EXECUTE FUNCTION surveybot_surveys_changed();
 
 -- 미응답 pages through people in name order and stops after a page.
 CREATE INDEX users_name_id ON users (name, id);

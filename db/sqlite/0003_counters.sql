@@ -67,28 +67,43 @@ SELECT survey_id, question, choice, 0, count(*) FROM (
 ) WHERE true
 GROUP BY survey_id, question, choice;
 
--- How many people there are: the population a response rate is out of.
-CREATE TABLE headcount (
-    what    TEXT PRIMARY KEY CHECK (what IN ('users', 'roster')),
+-- users, roster: how many people there are, the population a response rate is out of.
+-- surveys: a version raised by every change to any survey; app workers keep the surveys they read
+-- under it (see PostgreSQL's 0003).
+CREATE TABLE counters (
+    name    TEXT PRIMARY KEY CHECK (name IN ('users', 'roster', 'surveys')),
     n       INTEGER NOT NULL CHECK (n >= 0)
 );
-INSERT INTO headcount VALUES
-    ('users', (SELECT count(*) FROM users)), ('roster', (SELECT count(*) FROM roster));
+INSERT INTO counters VALUES
+    ('users', (SELECT count(*) FROM users)), ('roster', (SELECT count(*) FROM roster)),
+    ('surveys', 0);
 CREATE TRIGGER users_added AFTER INSERT ON users
 BEGIN
-    UPDATE headcount SET n = n + 1 WHERE what = 'users';
+    UPDATE counters SET n = n + 1 WHERE name = 'users';
 END;
 CREATE TRIGGER users_removed AFTER DELETE ON users
 BEGIN
-    UPDATE headcount SET n = n - 1 WHERE what = 'users';
+    UPDATE counters SET n = n - 1 WHERE name = 'users';
 END;
 CREATE TRIGGER roster_added AFTER INSERT ON roster
 BEGIN
-    UPDATE headcount SET n = n + 1 WHERE what = 'roster';
+    UPDATE counters SET n = n + 1 WHERE name = 'roster';
 END;
 CREATE TRIGGER roster_removed AFTER DELETE ON roster
 BEGIN
-    UPDATE headcount SET n = n - 1 WHERE what = 'roster';
+    UPDATE counters SET n = n - 1 WHERE name = 'roster';
+END;
+CREATE TRIGGER surveys_added AFTER INSERT ON surveys
+BEGIN
+    UPDATE counters SET n = n + 1 WHERE name = 'surveys';
+END;
+CREATE TRIGGER surveys_updated AFTER UPDATE ON surveys
+BEGIN
+    UPDATE counters SET n = n + 1 WHERE name = 'surveys';
+END;
+CREATE TRIGGER surveys_removed AFTER DELETE ON surveys
+BEGIN
+    UPDATE counters SET n = n + 1 WHERE name = 'surveys';
 END;
 
 -- 미응답 pages through people in name order and stops after a page.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 KST = ZoneInfo("Asia/Seoul")
@@ -107,6 +108,15 @@ class Session:
     state: dict[str, object]
     version: int
     expires_at: datetime
+
+
+class Loaded(NamedTuple):
+    """What a request starts from, read in one statement."""
+
+    user: User | None
+    session: Session | None
+    # The version of all surveys (migration 0003): surveys read at this version can be reused.
+    surveys_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,7 @@ def on_input(ctx: Context, command: Command | None) -> Reply | None:
     is not a choice, keeping the draft; a free-text question takes every message as the text.
     """
     number = int(ctx.state["survey"])
-    survey = ctx.store.get_survey(number)
+    survey = ctx.survey(number)
     if survey is None or not survey.is_open(ctx.now):
         ctx.clear_state()
         return no_survey(number) if survey is None else _closed_reply(survey)

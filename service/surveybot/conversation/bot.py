@@ -66,7 +66,7 @@ class Bot:
 
     def _answer(self, request: SkillRequest) -> Reply:
         now = self._now()
-        user, session = self._store.load_context(request.user_key, now)
+        user, session, surveys_version = self._store.load_context(request.user_key, now)
         ctx = Context(
             store=self._store,
             settings=self._settings,
@@ -77,6 +77,7 @@ class Bot:
             user=user,
             state=dict(session.state) if session else {},
             version=session.version if session else None,
+            surveys_version=surveys_version,
         )
         try:
             reply = _dispatch(ctx, parse_command(request.utterance))

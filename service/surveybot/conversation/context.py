@@ -37,10 +37,15 @@ class Context:
     user: User | None = None
     state: dict[str, Any] = field(default_factory=dict)
     version: int | None = None  # of the stored session; None when there is none
+    surveys_version: int | None = None  # from load_context, for Context.survey
     page: int = 0
     # Set by `paged` when the reply has a next page: the bot then remembers it in the session so
     # that a typed 다음 pages only right after a paged reply.
     next_page: dict[str, Any] | None = None
+
+    def survey(self, survey_id: int) -> Survey | None:
+        """The survey, reused from this worker's copy while no survey has changed."""
+        return self.store.get_survey(survey_id, self.surveys_version)
 
     @property
     def registered(self) -> User:

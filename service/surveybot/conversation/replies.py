@@ -32,7 +32,7 @@ def number_from(command: Command) -> int:
 def survey_from(ctx: Context, command: Command) -> Survey:
     """The survey the command names, or Refused saying the number is missing or unknown."""
     number = number_from(command)
-    survey = ctx.store.get_survey(number)
+    survey = ctx.survey(number)
     if survey is None:
         raise Refused(no_survey(number))
     return survey

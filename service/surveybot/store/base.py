@@ -17,11 +17,11 @@ from typing import Protocol
 from surveybot.domain import (
     Answer,
     ExportRow,
+    Loaded,
     PendingPage,
     Results,
     RosterEntry,
     RosterStatus,
-    Session,
     StoredResponse,
     Survey,
     SurveyDraft,
@@ -116,8 +116,9 @@ class Store(Protocol):
         ...
 
     # --- people -------------------------------------------------------------------------------
-    def load_context(self, user_key: str, now: datetime) -> tuple[User | None, Session | None]:
-        """The person and their unexpired conversation state, in one round trip."""
+    def load_context(self, user_key: str, now: datetime) -> Loaded:
+        """The person, their unexpired conversation state and the surveys' version, in one
+        round trip."""
         ...
 
     def register(self, user_key: str, name: str, member_no: str | None) -> RegisterResult:
@@ -182,7 +183,10 @@ class Store(Protocol):
         """Publish; the same draft_key publishes once and returns the same survey again."""
         ...
 
-    def get_survey(self, survey_id: int) -> Survey | None: ...
+    def get_survey(self, survey_id: int, seen_version: int | None = None) -> Survey | None:
+        """The survey; with the version from load_context, a copy this worker read at that
+        version is returned without a round trip."""
+        ...
 
     def list_open_surveys(self, user_id: int, now: datetime) -> list[SurveyListing]:
         """Open surveys, newest first, each with whether this person has answered.

@@ -12,7 +12,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,7 +173,13 @@ class PostgresDialect:
     pending = PENDING
     role_rows = ROLE_ROWS
 
-    def __init__(self, url: str, settings: PgSettings, migrations_dir: str | Path | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        settings: PgSettings,
+        migrations_dir: str | Path | None,
+        on_connect: Callable[[Conn], None] | None = None,
+    ) -> None:
         self._export_statement_timeout_ms = settings.export_statement_timeout_ms
         self._migrations_dir = migrations_dir
         self._checking = threading.Lock()
@@ -197,6 +203,7 @@ class PostgresDialect:
             # instead of waiting for a long backoff after the server is back.
             reconnect_timeout=10.0,
             name="surveybot",
+            configure=on_connect,
         )
         # wait=False: a database that is down now must not stop the worker from starting.
         self._pool.open(wait=False)
@@ -322,6 +329,8 @@ class PostgresStore(SqlStore):
         settings: PgSettings = DEFAULT_SETTINGS,
         *,
         migrations_dir: str | Path | None = None,
+        on_connect: Callable[[Conn], None] | None = None,
     ) -> None:
+        """`on_connect` is called with each new connection (tracing; tests count round trips)."""
         self.url = url
-        super().__init__(PostgresDialect(url, settings, migrations_dir))
+        super().__init__(PostgresDialect(url, settings, migrations_dir, on_connect))

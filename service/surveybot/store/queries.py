@@ -17,8 +17,10 @@ JsonRows = Callable[[str, str, str], str]
 
 OPEN = "closed_at IS NULL AND (deadline_at IS NULL OR deadline_at > :now)"
 
+# Raised by every change to a survey (migration 0003): surveys read at one version are still right.
+SURVEYS_VERSION = "(SELECT n FROM counters WHERE name = 'surveys')"
 LOAD_CONTEXT = f"""
-SELECT {USER_COLUMNS}, s.state, s.version, s.expires_at
+SELECT {USER_COLUMNS}, s.state, s.version, s.expires_at, {SURVEYS_VERSION}
 FROM (SELECT :user_key AS user_key) AS k
 LEFT JOIN users u ON u.user_key = k.user_key
 LEFT JOIN roster r ON r.id = u.roster_id
@@ -60,7 +62,7 @@ FROM admin_code_failures WHERE at >= :since
 RECORD_FAILURE = "INSERT INTO admin_code_failures (user_key, at) VALUES (:user_key, :at)"
 
 # --- roster -------------------------------------------------------------------------------------
-ROSTER_EXISTS = "SELECT n > 0 FROM headcount WHERE what = 'roster'"
+ROSTER_EXISTS = "SELECT n > 0 FROM counters WHERE name = 'roster'"
 ROSTER_CANDIDATES = """
 SELECT r.id, r.name, r.member_no, r.department, u.user_key
 FROM roster r LEFT JOIN users u ON u.roster_id = r.id
@@ -98,7 +100,7 @@ RETURNING version
 SESSION_DELETE = "DELETE FROM sessions WHERE user_key = :user_key"
 
 # --- surveys ------------------------------------------------------------------------------------
-SURVEY_GET = f"SELECT {SURVEY_COLUMNS} FROM surveys s WHERE s.id = :survey_id"
+SURVEY_GET = f"SELECT {SURVEY_COLUMNS}, {SURVEYS_VERSION} FROM surveys s WHERE s.id = :survey_id"
 SURVEY_BY_DRAFT = f"SELECT {SURVEY_COLUMNS} FROM surveys s WHERE s.draft_key = :draft_key"
 SURVEY_EXISTS = "SELECT EXISTS (SELECT 1 FROM surveys WHERE id = :survey_id)"
 SURVEY_ANONYMOUS = "SELECT anonymous FROM surveys WHERE id = :survey_id"
@@ -119,7 +121,7 @@ RESPONDENTS = """(
 # Everyone on the roster when there is one, else everyone registered.
 POPULATION = """(
     SELECT CASE WHEN r.n > 0 THEN r.n ELSE u.n END
-    FROM headcount r, headcount u WHERE r.what = 'roster' AND u.what = 'users'
+    FROM counters r, counters u WHERE r.name = 'roster' AND u.name = 'users'
 )"""
 # (question, choice, count) of one survey; choice -1 is the number of written texts.
 CELLS = """
@@ -181,7 +183,7 @@ def pending_page(json_rows: JsonRows) -> str:
     )
     return f"""
 SELECT {SURVEY_COLUMNS}, {RESPONDENTS}, {POPULATION},
-    CASE WHEN (SELECT n FROM headcount WHERE what = 'roster') > 0 THEN {roster} ELSE {users} END
+    CASE WHEN (SELECT n FROM counters WHERE name = 'roster') > 0 THEN {roster} ELSE {users} END
 FROM surveys s WHERE s.id = :survey_id
 """
 

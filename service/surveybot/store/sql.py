@@ -15,6 +15,7 @@ from typing import Any
 from surveybot.domain import (
     Answer,
     ExportRow,
+    Loaded,
     PendingPage,
     PendingPerson,
     Results,
@@ -55,12 +56,23 @@ from surveybot.store.rows import (
     user_from_row,
 )
 
+# Surveys a worker keeps, each under the version it was read at (see get_survey).
+SURVEY_CACHE_SIZE = 512
+
+
+def _version(value: Any) -> int | None:
+    """The surveys' version; None before migration 0003 (nothing is cached then)."""
+    return None if value is None else int(value)
+
 
 class SqlStore:
     """Store on a SQL database; see store.base.Store for the contract."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._d = dialect
+        # survey id -> (surveys' version when read, survey). Shared by the worker's threads:
+        # entries are replaced whole, never changed in place.
+        self._surveys: dict[int, tuple[int, Survey]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
     def _one(self, sql: str, params: Params | None = None) -> Any:
@@ -88,7 +100,7 @@ class SqlStore:
         return self._d.pool_stats()
 
     # --- people -------------------------------------------------------------------------------
-    def load_context(self, user_key: str, now: datetime) -> tuple[User | None, Session | None]:
+    def load_context(self, user_key: str, now: datetime) -> Loaded:
         row = self._one(q.LOAD_CONTEXT, {"user_key": user_key, "now": self._d.time(now)})
         user = None if row[0] is None else user_from_row(row)
         session = None
@@ -97,7 +109,7 @@ class SqlStore:
             assert expires is not None
             state = self._d.read_json(row[USER_WIDTH])
             session = Session(state, int(row[USER_WIDTH + 1]), expires)
-        return user, session
+        return Loaded(user, session, _version(row[USER_WIDTH + 3]))
 
     def register(self, user_key: str, name: str, member_no: str | None) -> RegisterResult:
         params: Params = {"user_key": user_key, "now": self._d.time(utcnow())}
@@ -258,9 +270,21 @@ class SqlStore:
                 row = tx.one(q.SURVEY_INSERT, params) or tx.one(q.SURVEY_BY_DRAFT, key)
         return self._survey(row)
 
-    def get_survey(self, survey_id: int) -> Survey | None:
+    def get_survey(self, survey_id: int, seen_version: int | None = None) -> Survey | None:
+        if seen_version is not None:
+            cached = self._surveys.get(survey_id)
+            if cached is not None and cached[0] == seen_version:
+                return cached[1]
         row = self._one(q.SURVEY_GET, {"survey_id": survey_id})
-        return None if row is None else self._survey(row)
+        if row is None:
+            return None
+        survey = self._survey(row)
+        version = _version(row[SURVEY_WIDTH])
+        if version is not None:
+            if len(self._surveys) >= SURVEY_CACHE_SIZE:
+                self._surveys.clear()  # simpler than LRU; a worker rarely sees this many surveys
+            self._surveys[survey_id] = (version, survey)
+        return survey
 
     def _listings(self, sql: str, params: Params) -> list[SurveyListing]:
         return [
@@ -314,10 +338,14 @@ class SqlStore:
         try:
             exists, saved = self._d.submit(params)
         except Exception as error:
+            if self._d.is_survey_gone(error) or (
+                self._d.is_answer_refused(error) and self.get_survey(survey_id) is None
+            ):
+                # Deleted by an admin while this submit ran: the answer check or the foreign
+                # key met a survey that is no longer there.
+                return WriteOutcome.MISSING
             if self._d.is_answer_refused(error):
                 raise InvalidAnswers(str(error)) from error
-            if self._d.is_survey_gone(error):
-                return WriteOutcome.MISSING  # deleted by an admin while this submit ran
             raise
         if saved:
             return WriteOutcome.OK

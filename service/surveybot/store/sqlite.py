@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,9 +123,15 @@ class SqliteDialect:
     role_rows = ROLE_ROWS
 
     def __init__(
-        self, path: str, *, busy_timeout_ms: int, migrations_dir: str | Path | None
+        self,
+        path: str,
+        *,
+        busy_timeout_ms: int,
+        migrations_dir: str | Path | None,
+        on_connect: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self.path = path
+        self._on_connect = on_connect
         self._busy_timeout_s = busy_timeout_ms / 1000
         self._migrations_dir = migrations_dir
         self._local = threading.local()
@@ -144,6 +150,8 @@ class SqliteDialect:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
         self._enable_wal(conn)
+        if self._on_connect is not None:
+            self._on_connect(conn)
         return conn
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
@@ -300,12 +308,19 @@ class SqliteStore(SqlStore):
         *,
         busy_timeout_ms: int = 3000,
         migrations_dir: str | Path | None = None,
+        on_connect: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
+        """`on_connect` is called with each new connection (tracing; tests count statements)."""
         self.path = str(path)
         if self.path in ("", ":memory:"):
             # Each thread has its own connection, and so would have its own empty database.
             raise ValueError("the SQLite store needs a file path")
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(
-            SqliteDialect(self.path, busy_timeout_ms=busy_timeout_ms, migrations_dir=migrations_dir)
+            SqliteDialect(
+                self.path,
+                busy_timeout_ms=busy_timeout_ms,
+                migrations_dir=migrations_dir,
+                on_connect=on_connect,
+            )
         )

@@ -9,11 +9,10 @@ from collections.abc import Callable
 import falcon.testing
 import pytest
 
+from support.chat_helper import SURVEY_MESSAGE, Clock, Person
 from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.store.base import Store
-
-from chat_helper import SURVEY_MESSAGE, Clock, Person
 
 ADMIN_CODE = "open-sesame-42"
 

@@ -1,7 +1,8 @@
 """Helpers for the tests that run the native stack (devstack.stack): a stack folder, a
 Kakao-like client going through nginx, and a bounded load of answer conversations.
 
-Import what you need by name: `from stack_fixtures import Kakao, Load, stack_folder, ...`.
+The fixtures (stack_folder, module_stack_folder) are a plugin of tests/conftest.py; import the rest
+by name: `from support.stack_fixtures import Kakao, Load, ...`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from devstack.binaries import find_binary
 from devstack.openbuilder import assert_valid_reply, reply_texts
 from devstack.paths import scratch_folder
 from devstack.stack import Stack
+from support.chat_helper import SURVEY_MESSAGE, payload
 
-from chat_helper import SURVEY_MESSAGE, payload
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADMIN_CODE = "stack-admin-code"
 SKILL_SECRET = "stack-skill-secret"
 STACK_ENV = {"SURVEYBOT_ADMIN_CODE": ADMIN_CODE, "SKILL_SECRET": SKILL_SECRET}
