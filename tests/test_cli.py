@@ -29,12 +29,19 @@ def test_migrate_then_up_to_date(env: Path, capsys: pytest.CaptureFixture[str]) 
     assert "up to date" in capsys.readouterr().out
 
 
-def test_maintenance_commands_need_no_server_secrets(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def production(env: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Production settings without any secret: each test sets what it needs."""
     monkeypatch.setenv("SURVEYBOT_ENV", "production")
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.delenv("SKILL_SECRET", raising=False)
+    for name in ("SECRET_KEY", "SKILL_SECRET", "SKILL_SECRET_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_maintenance_commands_need_no_server_secrets(
+    production: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch = production
     assert main(["migrate"]) == 0
     monkeypatch.setenv("DB_POOL_MAX", "many")
     assert main(["migrate"]) == 2
@@ -42,12 +49,9 @@ def test_maintenance_commands_need_no_server_secrets(
 
 
 def test_serve_refuses_production_without_the_skill_secret(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    production: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SURVEYBOT_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "cli-test-secret-key-0123456789")
-    monkeypatch.delenv("SKILL_SECRET", raising=False)
-    monkeypatch.delenv("SKILL_SECRET_DISABLED", raising=False)
+    production.setenv("SECRET_KEY", "cli-test-secret-key-0123456789")
     assert main(["serve"]) == 2  # before gunicorn is started
     error = capsys.readouterr().err
     assert "SKILL_SECRET" in error and "SKILL_SECRET_DISABLED=true" in error

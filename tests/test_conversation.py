@@ -65,13 +65,17 @@ def test_roster_registration_rules(store: Store, person: Callable[[str], Person]
         ]
     )
     first, second = person("k1"), person("k2")
-    assert "명단에서 찾을 수 없습니다" in first.say("등록 홍길동")
-    assert "번호도 함께" in first.say("등록 김민수")
-    assert "명단에서 찾을 수 없습니다" in first.say("등록 김민수 9999")
-    assert "등록되었습니다 (1001, 총무팀)" in first.say("등록 김민수 1001")
-    assert "이미 다른 카카오 계정" in second.say("등록 김민수 1001")
-    assert "등록되었습니다 (재무팀)" in second.say("등록 박지은")
-    assert "부서: 재무팀" in second.say("내정보")
+    steps = [
+        (first, "등록 홍길동", "명단에서 찾을 수 없습니다"),
+        (first, "등록 김민수", "번호도 함께"),
+        (first, "등록 김민수 9999", "명단에서 찾을 수 없습니다"),
+        (first, "등록 김민수 1001", "등록되었습니다 (1001, 총무팀)"),
+        (second, "등록 김민수 1001", "이미 다른 카카오 계정"),
+        (second, "등록 박지은", "등록되었습니다 (재무팀)"),
+        (second, "내정보", "부서: 재무팀"),
+    ]
+    for who, said, expected in steps:
+        assert expected in who.say(said), (said, who.text)
 
 
 def test_admin_code_bootstrap_and_lockout(person: Callable[[str], Person]) -> None:

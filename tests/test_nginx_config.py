@@ -194,24 +194,21 @@ def test_image_hook_and_envsubst_render_like_render_py(tmp_path: Path, certifica
     conf_d.mkdir()
     hook_env = {**env, "SURVEYBOT_CONF_DIR": str(conf_d),
                 "SURVEYBOT_HTTPS_TEMPLATE": str(NGINX / render.HTTPS_TEMPLATE)}  # fmt: skip
-    hook = subprocess.run(
-        ["sh", str(NGINX / "40-surveybot-tls.sh")],
-        capture_output=True,
-        text=True,
-        env=hook_env,
-        timeout=10,
-    )
-    assert hook.returncode == 0, hook.stderr
+    def run_hook() -> None:
+        hook = subprocess.run(
+            ["sh", str(NGINX / "40-surveybot-tls.sh")],
+            capture_output=True,
+            text=True,
+            env=hook_env,
+            timeout=10,
+        )
+        assert hook.returncode == 0, hook.stderr
+
+    run_hook()
     assert (conf_d / render.HTTPS_CONF).read_text() == (expected / render.HTTPS_CONF).read_text()
     hook_env["SURVEYBOT_TLS_DIR"] = str(tmp_path / "nothing")
-    hook = subprocess.run(
-        ["sh", str(NGINX / "40-surveybot-tls.sh")],
-        capture_output=True,
-        text=True,
-        env=hook_env,
-        timeout=10,
-    )
-    assert hook.returncode == 0 and not (conf_d / render.HTTPS_CONF).exists()  # certificate gone
+    run_hook()
+    assert not (conf_d / render.HTTPS_CONF).exists()  # certificate gone
 
 
 # --- a running nginx in front of one node --------------------------------------------------------

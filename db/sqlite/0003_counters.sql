@@ -14,57 +14,44 @@ CREATE TABLE tallies (
     PRIMARY KEY (survey_id, question, choice, slot)
 ) WITHOUT ROWID;
 
--- The cells of a response: itself, each chosen option, each written text. Responses are never
--- updated in place (0002), so inserts and deletes are every change there is. "WHERE true" keeps
--- SQLite from reading ON CONFLICT as part of the SELECT's join.
+-- The cells each response adds 1 to: itself, each chosen option, each written text. A trigger
+-- reads the cells of one response (the WHERE on response_id reaches every branch, one row each).
+CREATE VIEW response_cells AS
+SELECT x.id AS response_id, x.survey_id, -1 AS question, -1 AS choice FROM responses AS x
+UNION ALL
+SELECT x.id, x.survey_id, a.key, o.value
+FROM responses AS x, json_each(x.answers) AS a, json_each(
+    CASE a.type WHEN 'integer' THEN json_array(a.value)
+                WHEN 'array' THEN a.value ELSE '[]' END) AS o
+UNION ALL
+SELECT x.id, x.survey_id, a.key, -1
+FROM responses AS x, json_each(x.answers) AS a WHERE a.type = 'text' AND a.value <> '';
+
+-- Responses are never updated in place (0002): inserts and deletes are every change there is.
+-- The delete is counted before it happens, while the row can still be read. "WHERE true" keeps
+-- SQLite from reading ON CONFLICT as part of the SELECT.
 CREATE TRIGGER responses_count_insert AFTER INSERT ON responses
 BEGIN
     INSERT INTO tallies (survey_id, question, choice, slot, n)
-    SELECT NEW.survey_id, question, choice, 0, count(*) FROM (
-        SELECT -1 AS question, -1 AS choice
-        UNION ALL
-        SELECT a.key, o.value
-        FROM json_each(NEW.answers) AS a, json_each(
-            CASE a.type WHEN 'integer' THEN json_array(a.value)
-                        WHEN 'array' THEN a.value ELSE '[]' END) AS o
-        UNION ALL
-        SELECT a.key, -1 FROM json_each(NEW.answers) AS a WHERE a.type = 'text' AND a.value <> ''
-    ) WHERE true
+    SELECT NEW.survey_id, question, choice, 0, count(*)
+    FROM response_cells WHERE response_id = NEW.id
     GROUP BY question, choice
     ON CONFLICT (survey_id, question, choice, slot) DO UPDATE SET n = n + excluded.n;
 END;
 
 -- A survey being deleted takes its counters with it: nothing to keep.
-CREATE TRIGGER responses_count_delete AFTER DELETE ON responses
+CREATE TRIGGER responses_count_delete BEFORE DELETE ON responses
 WHEN EXISTS (SELECT 1 FROM surveys WHERE id = OLD.survey_id)
 BEGIN
     INSERT INTO tallies (survey_id, question, choice, slot, n)
-    SELECT OLD.survey_id, question, choice, 0, -count(*) FROM (
-        SELECT -1 AS question, -1 AS choice
-        UNION ALL
-        SELECT a.key, o.value
-        FROM json_each(OLD.answers) AS a, json_each(
-            CASE a.type WHEN 'integer' THEN json_array(a.value)
-                        WHEN 'array' THEN a.value ELSE '[]' END) AS o
-        UNION ALL
-        SELECT a.key, -1 FROM json_each(OLD.answers) AS a WHERE a.type = 'text' AND a.value <> ''
-    ) WHERE true
+    SELECT OLD.survey_id, question, choice, 0, -count(*)
+    FROM response_cells WHERE response_id = OLD.id
     GROUP BY question, choice
     ON CONFLICT (survey_id, question, choice, slot) DO UPDATE SET n = n + excluded.n;
 END;
 
 INSERT INTO tallies (survey_id, question, choice, slot, n)
-SELECT survey_id, question, choice, 0, count(*) FROM (
-    SELECT x.survey_id, -1 AS question, -1 AS choice FROM responses AS x
-    UNION ALL
-    SELECT x.survey_id, a.key, o.value
-    FROM responses AS x, json_each(x.answers) AS a, json_each(
-        CASE a.type WHEN 'integer' THEN json_array(a.value)
-                    WHEN 'array' THEN a.value ELSE '[]' END) AS o
-    UNION ALL
-    SELECT x.survey_id, a.key, -1
-    FROM responses AS x, json_each(x.answers) AS a WHERE a.type = 'text' AND a.value <> ''
-) WHERE true
+SELECT survey_id, question, choice, 0, count(*) FROM response_cells WHERE true
 GROUP BY survey_id, question, choice;
 
 -- users, roster: how many people there are, the population a response rate is out of.

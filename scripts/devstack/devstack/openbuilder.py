@@ -10,8 +10,8 @@ Standard library only. Usage:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
-from urllib.parse import urlsplit
 
 __all__ = [
     "BUBBLE_BYTES",
@@ -47,14 +47,12 @@ def chars(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
+# An absolute http(s) URL: scheme, a host, then anything but white space.
+_HTTP_URL = re.compile(r"https?://[^\s/?#:@]+(:\d+)?([/?#]\S*)?", re.IGNORECASE)
+
+
 def _http(url: Any) -> bool:
-    if not isinstance(url, str) or any(c.isspace() for c in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    return isinstance(url, str) and _HTTP_URL.fullmatch(url) is not None
 
 
 class _Checker:

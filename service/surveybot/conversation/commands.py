@@ -85,14 +85,10 @@ def parse_command(utterance: str) -> Command | None:
 # message counts: '그만' stops, '그만 둘래요' is an answer (issue 7: answers that start with a
 # command word were lost).
 CONTROL_WORDS: dict[str, str] = {
-    "그만": "stop", "stop": "stop",
-    "이전": "back", "back": "back",
-    "건너뛰기": "skip", "skip": "skip",
-    "제출": "submit", "submit": "submit",
-    "확인": "confirm", "confirm": "confirm",
-    "완료": "done", "done": "done", "끝": "done",
-    "다음": "next", "next": "next",
-}  # fmt: skip
+    word: name
+    for word, name in ALIASES.items()
+    if name in ("stop", "back", "skip", "submit", "confirm", "next")
+} | {"완료": "done", "done": "done", "끝": "done"}
 
 
 def control_word(utterance: str) -> str | None:

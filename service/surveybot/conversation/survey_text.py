@@ -1,14 +1,8 @@
 """Read a survey written in one chat message (or piece by piece in the guided flow).
 
-```
-설문만들기 12월 송년회 참석 조사
-설명 12월 20일 18시, 본관 식당
-Q 참석하시나요? / 참석, 불참
-Q 선호 메뉴 (복수) / 한식, 중식, 양식
-Q 건의사항
-마감 2026-12-10 18:00
-익명
-```
+The first line is 설문만들기 and the title; then optional 설명, one line a question (Q title, then
+/ and options for a choice; (복수) for several), optional 마감 date and 익명. creating.EXAMPLE is a
+whole one, as the bot shows it to admins.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,15 +26,22 @@ class Tx(Protocol):
         ...
 
 
-class Dialect(Protocol):
-    """What differs between PostgreSQL and SQLite: connections, values, a few statements."""
+@dataclass(frozen=True)
+class Statements:
+    """The statements SqlStore runs that each database writes its own way."""
 
-    name: str
     # One row: survey columns, respondents, population, [[question, choice, n]], [[question, [text]]]
     results: str
     # One row: survey columns, respondents, population, [[name, number, department, registered]]
     pending: str
     role_rows: str  # every admin and the target, locked where the database can
+
+
+class Dialect(Protocol):
+    """What differs between PostgreSQL and SQLite: connections, values, a few statements."""
+
+    name: str
+    sql: Statements
 
     def statement(self) -> AbstractContextManager[Tx]:
         """One statement outside a transaction: a single round trip, committed at once."""

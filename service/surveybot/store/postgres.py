@@ -25,13 +25,15 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import PgSettings, StoreUnavailable
-from surveybot.store.dialect import Params
-from surveybot.store.rows import SURVEY_COLUMNS, to_utc
+from surveybot.store.dialect import Params, Statements
+from surveybot.store.rows import to_utc
 from surveybot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+Hook = Callable[[Conn], None] | None
+Folder = str | Path | None
 EXPORT_BATCH = 500
 DEFAULT_SETTINGS = PgSettings()
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -108,39 +110,6 @@ SELECT EXISTS (SELECT 1 FROM target), coalesce((SELECT is_open FROM target), fal
 """
 
 
-def json_rows(columns: str, order: str, select: str) -> str:
-    """queries.JsonRows for PostgreSQL: json_agg with its own ORDER BY."""
-    return (
-        f"(SELECT coalesce(json_agg(json_build_array({columns}) ORDER BY {order}), '[]'::json) "
-        f"FROM ({select}) AS p)"
-    )
-
-
-# The survey, its counters (migration 0003) and the latest texts of each text question, in one
-# statement. Named surveys show the newest texts (the export index, read backwards); anonymous
-# ones show texts in respondent order, a keyed hash that says nothing about who or when.
-RESULTS = f"""
-SELECT {SURVEY_COLUMNS}, {q.RESPONDENTS}, {q.POPULATION},
-    {json_rows("p.question, p.choice, p.total", "p.question, p.choice", q.CELLS)},
-    (SELECT coalesce(json_agg(json_build_array(k.i, CASE WHEN s.anonymous THEN hidden.texts
-                                                       ELSE named.texts END) ORDER BY k.i),
-                     '[]'::json)
-     FROM (SELECT (e.ord - 1)::int AS i
-           FROM jsonb_array_elements(s.questions) WITH ORDINALITY AS e(val, ord)
-           WHERE e.val ->> 'kind' = 'text') AS k
-     CROSS JOIN LATERAL (
-         SELECT coalesce(json_agg(t.txt), '[]'::json) AS texts FROM (
-             SELECT x.answers ->> k.i AS txt FROM responses x
-             WHERE x.survey_id = s.id AND NOT s.anonymous AND x.answers ->> k.i <> ''
-             ORDER BY x.submitted_at DESC, x.id DESC LIMIT :latest) AS t) AS named
-     CROSS JOIN LATERAL (
-         SELECT coalesce(json_agg(t.txt), '[]'::json) AS texts FROM (
-             SELECT x.answers ->> k.i AS txt FROM responses x
-             WHERE x.survey_id = s.id AND s.anonymous AND x.answers ->> k.i <> ''
-             ORDER BY x.respondent LIMIT :latest) AS t) AS hidden)
-FROM surveys s WHERE s.id = :survey_id
-"""
-PENDING = q.pending_page(json_rows)
 # All admins and the target, locked in id order: two admins demoting each other take turns.
 ROLE_ROWS = """
 SELECT id, role FROM users WHERE role = 'admin' OR id = :user_id ORDER BY id FOR UPDATE
@@ -169,19 +138,16 @@ class PostgresDialect:
     """Connections and the few statements that are PostgreSQL's own."""
 
     name = "postgres"
-    results = RESULTS
-    pending = PENDING
-    role_rows = ROLE_ROWS
+    sql = Statements(
+        results=q.results(q.POSTGRES_JSON),
+        pending=q.pending_page(q.POSTGRES_JSON),
+        role_rows=ROLE_ROWS,
+    )
 
-    def __init__(
-        self,
-        url: str,
-        settings: PgSettings,
-        migrations_dir: str | Path | None,
-        on_connect: Callable[[Conn], None] | None = None,
-    ) -> None:
+    def __init__(self, url: str, settings: PgSettings, migrations: Folder, hook: Hook) -> None:
+        """`hook` is called with each new connection; `migrations` overrides the folder."""
         self._export_statement_timeout_ms = settings.export_statement_timeout_ms
-        self._migrations_dir = migrations_dir
+        self._migrations_dir = migrations
         self._checking = threading.Lock()
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url,
@@ -203,7 +169,7 @@ class PostgresDialect:
             # instead of waiting for a long backoff after the server is back.
             reconnect_timeout=10.0,
             name="surveybot",
-            configure=on_connect,
+            configure=hook,
         )
         # wait=False: a database that is down now must not stop the worker from starting.
         self._pool.open(wait=False)

@@ -1,19 +1,57 @@
 """SQL both databases run as written: `:name` parameters, converted per driver (sql_text.py).
 
-Statements that really differ (JSON functions, the one-round-trip writes of PostgreSQL, row
-locks) live in each dialect's module, postgres.py and sqlite.py. Nothing is formatted into SQL
+Statements that really differ (the one-round-trip writes of PostgreSQL, row locks) live in each
+dialect's module, postgres.py and sqlite.py; how each writes JSON is a JsonSql below, so the
+one-statement reads (results, pending) are written once. Nothing is formatted into SQL
 but the column lists below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from surveybot.store.rows import SURVEY_COLUMNS, USER_COLUMNS, USER_FROM
 
-# A dialect's JSON list of rows: json_rows(columns, order, select) is a scalar subquery giving
-# [[columns...], ...] of the rows of `select` (aliased p) in `order`.
-JsonRows = Callable[[str, str, str], str]
+
+@dataclass(frozen=True)
+class JsonSql:
+    """How a dialect writes JSON in SQL: enough to read a page or the results in one statement."""
+
+    array: str  # the function making a JSON array of its arguments
+    agg: str  # the aggregate making a JSON array of its rows
+    agg_orders: bool  # True: the aggregate takes ORDER BY; False: it keeps its input's order
+    empty: str  # a JSON empty array, for an aggregate over no rows that gives NULL
+    embed: str  # wraps a subquery's JSON so it nests as JSON, not as a string ('' for none)
+    text_questions: str  # SELECT i: the indexes of survey s's text questions
+    text_at: str  # the text answer of response x at index {i}
+
+    def rows(self, item: str, order: str, select: str, alias: str = "p") -> str:
+        """A scalar subquery: the JSON array of `item` over the rows of `select`, in `order`."""
+        if self.agg_orders:
+            found = f"{self.agg}({item} ORDER BY {order})"
+            source = f"({select}) AS {alias}"
+        else:
+            found = f"{self.agg}({item})"
+            source = f"(SELECT * FROM ({select}) AS {alias} ORDER BY {order}) AS {alias}"
+        return f"(SELECT coalesce({found}, {self.empty}) FROM {source})"
+
+
+# The fields in JsonSql's order: array, agg, agg_orders, empty, embed, text_questions, text_at.
+POSTGRES_JSON = JsonSql(
+    "json_build_array", "json_agg", True, "'[]'::json", "",
+    """SELECT (e.ord - 1)::int AS i
+    FROM jsonb_array_elements(s.questions) WITH ORDINALITY AS e(val, ord)
+    WHERE e.val ->> 'kind' = 'text'""",
+    "x.answers ->> {i}",
+)  # fmt: skip
+# json_group_array keeps the order of its input; json() keeps a list read from a subquery a list.
+SQLITE_JSON = JsonSql(
+    "json_array", "json_group_array", False, "json_array()", "json",
+    """SELECT CAST(e.key AS INTEGER) AS i FROM json_each(s.questions) AS e
+    WHERE json_extract(e.value, '$.kind') = 'text'""",
+    "json_extract(x.answers, '$[' || {i} || ']')",
+)  # fmt: skip
+
 
 OPEN = "closed_at IS NULL AND (deadline_at IS NULL OR deadline_at > :now)"
 
@@ -154,14 +192,15 @@ WHERE survey_id = :survey_id AND respondent = :respondent
 """
 
 
-def pending_page(json_rows: JsonRows) -> str:
+def pending_page(j: JsonSql) -> str:
     """The survey, its counters and one page of who has not answered it, in one statement.
 
     In name order: the index gives the first page at once, and each person listed costs one
     lookup in took_part (a view, migration 0002), whatever the number of answers stored.
     """
-    roster = json_rows(
-        "p.name, p.member_no, p.department, p.registered",
+    person = f"{j.array}(p.name, p.member_no, p.department, p.registered)"
+    roster = j.rows(
+        person,
         "p.name, p.number, p.id",
         """SELECT r.name, r.member_no, r.department, u.id IS NOT NULL AS registered,
             coalesce(r.member_no, '') AS number, r.id
@@ -171,8 +210,8 @@ def pending_page(json_rows: JsonRows) -> str:
         ORDER BY r.name, coalesce(r.member_no, ''), r.id
         LIMIT :limit OFFSET :offset""",
     )
-    users = json_rows(
-        "p.name, p.member_no, p.department, p.registered",
+    users = j.rows(
+        person,
         "p.name, p.id",
         """SELECT u.name, u.member_no, u.department, TRUE AS registered, u.id
         FROM users u
@@ -184,6 +223,32 @@ def pending_page(json_rows: JsonRows) -> str:
     return f"""
 SELECT {SURVEY_COLUMNS}, {RESPONDENTS}, {POPULATION},
     CASE WHEN (SELECT n FROM counters WHERE name = 'roster') > 0 THEN {roster} ELSE {users} END
+FROM surveys s WHERE s.id = :survey_id
+"""
+
+
+def results(j: JsonSql) -> str:
+    """The survey, its counters (migration 0003) and the latest texts, in one statement.
+
+    Named surveys show the newest texts (the export index, read backwards); anonymous ones show
+    texts in respondent order, a keyed hash that says nothing about who wrote when.
+    """
+    text = j.text_at.format(i="q.i")
+
+    def latest(columns: str, where: str, order: str) -> str:
+        select = f"""SELECT {text} AS txt, {columns} FROM responses x
+            WHERE x.survey_id = s.id AND {where} AND {text} <> ''
+            ORDER BY {order} LIMIT :latest"""
+        return j.rows("t.txt", order.replace("x.", "t."), select, alias="t")
+
+    named = latest("x.submitted_at, x.id", "NOT s.anonymous", "x.submitted_at DESC, x.id DESC")
+    hidden = latest("x.respondent", "s.anonymous", "x.respondent")
+    texts = f"{j.array}(q.i, {j.embed}(CASE WHEN s.anonymous THEN {hidden} ELSE {named} END))"
+    cells = f"{j.array}(c.question, c.choice, c.total)"
+    return f"""
+SELECT {SURVEY_COLUMNS}, {RESPONDENTS}, {POPULATION},
+    {j.rows(cells, "c.question, c.choice", CELLS, alias="c")},
+    {j.rows(texts, "q.i", j.text_questions, alias="q")}
 FROM surveys s WHERE s.id = :survey_id
 """
 

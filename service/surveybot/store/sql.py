@@ -163,7 +163,7 @@ class SqlStore:
     def set_role(self, user_id: int, role: str) -> RoleOutcome:
         wanted = check_role(role)
         with self._d.transaction(write=True) as tx:
-            current = {int(r[0]): r[1] for r in tx.all(self._d.role_rows, {"user_id": user_id})}
+            current = {int(r[0]): r[1] for r in tx.all(self._d.sql.role_rows, {"user_id": user_id})}
             if user_id not in current:
                 return RoleOutcome.MISSING
             if current[user_id] == wanted:
@@ -380,7 +380,7 @@ class SqlStore:
 
     def results(self, survey_id: int, latest: int = 3) -> Results | None:
         # One statement: the counters and the texts are of the same moment.
-        row = self._one(self._d.results, {"survey_id": survey_id, "latest": latest})
+        row = self._one(self._d.sql.results, {"survey_id": survey_id, "latest": latest})
         if row is None:
             return None
         respondents, population, cells, texts = row[SURVEY_WIDTH:]
@@ -394,7 +394,7 @@ class SqlStore:
 
     def pending(self, survey_id: int, offset: int = 0, limit: int = 1000) -> PendingPage | None:
         params = {"survey_id": survey_id, "offset": offset, "limit": limit}
-        row = self._one(self._d.pending, params)
+        row = self._one(self._d.sql.pending, params)
         if row is None:
             return None
         respondents, population, people = row[SURVEY_WIDTH:]

@@ -19,8 +19,8 @@ from typing import Any
 from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import StoreUnavailable
-from surveybot.store.dialect import Params
-from surveybot.store.rows import SURVEY_COLUMNS, dump_json, to_utc
+from surveybot.store.dialect import Params, Statements
+from surveybot.store.rows import dump_json, to_utc
 from surveybot.store.sql import SqlStore
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
@@ -29,35 +29,6 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 _UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
 
 
-def json_rows(columns: str, order: str, select: str) -> str:
-    """queries.JsonRows for SQLite: json_group_array keeps the order of its input."""
-    return (
-        f"(SELECT json_group_array(json_array({columns})) "
-        f"FROM (SELECT * FROM ({select}) AS p ORDER BY {order}) AS p)"
-    )
-
-
-# As postgres.RESULTS: the survey, its counters and the latest texts, in one statement. json()
-# keeps an inner list a list (a subquery's result would otherwise be embedded as a string).
-RESULTS = f"""
-SELECT {SURVEY_COLUMNS}, {q.RESPONDENTS}, {q.POPULATION},
-    {json_rows("p.question, p.choice, p.total", "p.question, p.choice", q.CELLS)},
-    (SELECT json_group_array(json_array(k.i, json(CASE WHEN s.anonymous THEN
-        (SELECT json_group_array(t.txt) FROM (
-             SELECT json_extract(x.answers, '$[' || k.i || ']') AS txt FROM responses x
-             WHERE x.survey_id = s.id AND txt <> ''
-             ORDER BY x.respondent LIMIT :latest) AS t)
-     ELSE
-        (SELECT json_group_array(t.txt) FROM (
-             SELECT json_extract(x.answers, '$[' || k.i || ']') AS txt FROM responses x
-             WHERE x.survey_id = s.id AND txt <> ''
-             ORDER BY x.submitted_at DESC, x.id DESC LIMIT :latest) AS t)
-     END)))
-     FROM (SELECT CAST(e.key AS INTEGER) AS i FROM json_each(s.questions) AS e
-           WHERE json_extract(e.value, '$.kind') = 'text' ORDER BY e.key) AS k)
-FROM surveys s WHERE s.id = :survey_id
-"""
-PENDING = q.pending_page(json_rows)
 # BEGIN IMMEDIATE already holds the write lock: no row locks needed.
 ROLE_ROWS = "SELECT id, role FROM users WHERE role = 'admin' OR id = :user_id"
 SURVEY_STATE = f"SELECT anonymous, {q.OPEN} FROM surveys WHERE id = :survey_id"
@@ -118,9 +89,9 @@ class SqliteDialect:
     """Connections and the few statements that are SQLite's own."""
 
     name = "sqlite"
-    results = RESULTS
-    pending = PENDING
-    role_rows = ROLE_ROWS
+    sql = Statements(
+        results=q.results(q.SQLITE_JSON), pending=q.pending_page(q.SQLITE_JSON), role_rows=ROLE_ROWS
+    )
 
     def __init__(
         self,
