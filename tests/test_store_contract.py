@@ -208,13 +208,34 @@ def test_pending_pages_in_name_order(store: Store) -> None:
     for who in people[::3]:
         store.submit_response(sid, who, f"u:{who.id}", (0, [0], ""), NOW)
     waiting = [p.name for p in people if p not in people[::3]]
-    pages = []
-    for offset in range(0, 10, 3):
-        page = store.pending(sid, offset=offset, limit=3)
-        assert page is not None
-        assert (page.respondents, page.population, page.offset) == (4, 12, offset)
+    pages, after = [], None
+    for _ in range(4):
+        page = store.pending(sid, after=after, limit=3)
+        assert page is not None and (page.respondents, page.population) == (4, 12)
         pages.append([p.name for p in page.people])
-    assert pages == [waiting[0:3], waiting[3:6], waiting[6:8], []]
+        after = page.after
+        if after is None:
+            break
+    assert pages == [waiting[0:3], waiting[3:6], waiting[6:8]]
+
+
+def test_pending_looks_at_a_bounded_number_of_people(sqlite_store: Store) -> None:
+    """Nearly everyone answered: each page looks at `scan` people and says where it stopped."""
+    assert isinstance(sqlite_store, SqliteStore)
+    people = [person(sqlite_store, f"k{i}", f"P{i:02d}") for i in range(10)]
+    sid = publish(sqlite_store, by=people[0])
+    for who in people[:9]:
+        sqlite_store.submit_response(sid, who, f"u:{who.id}", (0, [0], ""), NOW)
+    seen, after, pages = [], None, 0
+    while True:
+        page = sqlite_store.pending(sid, after=after, limit=20, scan=4)
+        assert page is not None
+        seen += [p.name for p in page.people]
+        pages += 1
+        after = page.after
+        if after is None:
+            break
+    assert seen == ["P09"] and pages == 3  # 10 people, 4 a page
 
 
 def test_pending_without_roster(store: Store) -> None:

@@ -153,15 +153,25 @@ class PendingPerson:
     registered: bool
 
 
+# Where a page of 미응답 starts: after this person in name order, (name, number, id); the number is
+# '' for people without one.
+PendingCursor = tuple[str, str, int]
+
+
 @dataclass(frozen=True, slots=True)
 class PendingPage:
-    """One page of who has not answered a survey, with the counts a page header shows."""
+    """One page of who has not answered a survey, with the counts a page header shows.
+
+    A page looks at a bounded number of people, so its cost does not grow with the people
+    registered even when nearly all have answered; `after` is where the next page starts, None
+    when this page reached the end.
+    """
 
     survey: Survey
     respondents: int
     population: int
-    offset: int
     people: list[PendingPerson]
+    after: PendingCursor | None
 
 
 @dataclass(frozen=True, slots=True)

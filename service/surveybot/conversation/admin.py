@@ -107,39 +107,45 @@ def _clip(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-# People per 미응답 page: the page is read from the database as it is shown, so its cost stays the
-# same with a million people. Lines are clipped so a page always fits one bubble.
+# People per 미응답 page. A page is read from the database as it is shown, from where the last one
+# ended, so its cost stays the same with a million people; lines are clipped to fit one bubble.
 PENDING_PAGE = 20
 PENDING_LINE = 40
 
 
 def pending(ctx: Context, command: Command) -> Reply:
     number = number_from(command)
-    page = max(ctx.page, 0)
-    found = ctx.store.pending(number, offset=page * PENDING_PAGE, limit=PENDING_PAGE + 1)
+    page = max(ctx.page, 0) if ctx.page_after is not None else 0
+    found = ctx.store.pending(number, after=ctx.page_after, limit=PENDING_PAGE)
     if found is None:
         return no_survey(number)
     survey, people = found.survey, found.people
-    if not people and page == 0:
-        text = f"[미응답] {survey.id}. {survey.title}\n모두 응답했습니다. 🎉"
-        return Reply().text(text).quick(f"결과 {number}")
     head = f"[미응답] {survey.id}. {survey.title}"
-    if page == 0 and len(people) <= PENDING_PAGE:
-        lines = [f"{head} — {len(people)}명"]  # all of them: the count is exact
+    if page == 0 and found.after is None:
+        if not people:
+            return Reply().text(f"{head}\n모두 응답했습니다. 🎉").quick(f"결과 {number}")
+        lines = [f"{head} — {len(people)}명"]  # everyone left fits this page: the count is exact
     else:
         # Counting everyone left would read them all; the counters say how far along it is.
         lines = [head, f"응답 {found.respondents}명 / 대상 {found.population}명 · {page + 1}쪽"]
-    for position, person in enumerate(people[:PENDING_PAGE], start=found.offset + 1):
+    for person in people:
         details = [part for part in (person.member_no, person.department) if part]
         if not person.registered:
             details.append("미등록")
-        line = f"{position}. {person.name}" + (f" ({', '.join(details)})" if details else "")
-        lines.append(_clip(line, PENDING_LINE))
-    if not people:
-        lines.append("(더 없습니다)")
+        lines.append(
+            _clip(
+                f"• {person.name}" + (f" ({', '.join(details)})" if details else ""), PENDING_LINE
+            )
+        )
+    if not people and found.after is not None:
+        lines.append("이 쪽에서 살펴본 사람은 모두 응답했습니다. '다음'으로 이어서 찾습니다.")
+    elif not people:
+        lines.append("남은 사람은 모두 응답했습니다.")
+    elif found.after is None and page > 0:
+        lines.append("(마지막 쪽)")
     reply = Reply().text("\n".join(lines))
-    if len(people) > PENDING_PAGE and page + 1 < MAX_PAGE:
-        ctx.next_page = {"more": f"미응답 {number}", "page": page + 1}
+    if found.after is not None and page + 1 < MAX_PAGE:
+        ctx.next_page = {"more": f"미응답 {number}", "page": page + 1, "after": list(found.after)}
         reply.quick(f"다음 ({page + 2}쪽)", "다음", ctx.next_page)
     return reply.quick(f"결과 {number}").quick("설문관리")
 

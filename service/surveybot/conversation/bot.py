@@ -9,7 +9,7 @@ from surveybot.conversation import admin, answering, creating, member, people
 from surveybot.conversation.commands import Command, control_word, parse_command
 from surveybot.conversation.context import MAX_PAGE, Context, Handler, Settings
 from surveybot.conversation.replies import Refused
-from surveybot.domain import utcnow
+from surveybot.domain import PendingCursor, utcnow
 from surveybot.kakao.reply import Reply
 from surveybot.kakao.request import SkillRequest
 from surveybot.store.base import Store
@@ -90,7 +90,7 @@ class Bot:
 def _dispatch(ctx: Context, command: Command | None) -> Reply:
     paging = _paging(ctx)
     if paging is not None:
-        ctx.page = paging[1]
+        ctx.page, ctx.page_after = paging[1], paging[2]
         paged_command = parse_command(paging[0])
         if paged_command is None or paged_command.name == "next":
             return Reply().text("더 볼 내용이 없습니다.").quick("메뉴")
@@ -105,7 +105,7 @@ def _dispatch(ctx: Context, command: Command | None) -> Reply:
     return _route(ctx, command)
 
 
-def _paging(ctx: Context) -> tuple[str, int] | None:
+def _paging(ctx: Context) -> tuple[str, int, PendingCursor | None] | None:
     """The paged command and page a 다음 asks for, or None when this message is not paging.
 
     A tap of our 다음 quick reply carries both in its extra; a typed 다음 goes on from the page
@@ -120,8 +120,20 @@ def _paging(ctx: Context) -> tuple[str, int] | None:
         more, page = source.get("more"), source.get("page")
         # Values from extra are untrusted: exactly a string and a small whole number.
         if isinstance(more, str) and type(page) is int and 0 < page <= MAX_PAGE and more:
-            return more, page
+            return more, page, _cursor(source.get("after"))
     return None
+
+
+def _cursor(value: object) -> PendingCursor | None:
+    """A 미응답 page's start from a marker: [name, number, id], checked like any client value."""
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    name, number, person_id = value
+    if not (isinstance(name, str) and isinstance(number, str) and type(person_id) is int):
+        return None
+    if len(name) > 100 or len(number) > 100 or not 0 <= person_id < 2**63:
+        return None
+    return name, number, person_id
 
 
 def _remember_paging(ctx: Context) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from surveybot.conversation.commands import Command
-from surveybot.domain import KST, Survey, User
+from surveybot.domain import KST, PendingCursor, Survey, User
 from surveybot.kakao.reply import Reply, paginate
 from surveybot.store.base import Store
 
@@ -39,6 +39,8 @@ class Context:
     version: int | None = None  # of the stored session; None when there is none
     surveys_version: int | None = None  # from load_context, for Context.survey
     page: int = 0
+    # Where a 미응답 page starts (from the page marker); None: from the first person.
+    page_after: PendingCursor | None = None
     # Set by `paged` when the reply has a next page: the bot then remembers it in the session so
     # that a typed 다음 pages only right after a paged reply.
     next_page: dict[str, Any] | None = None

@@ -18,6 +18,7 @@ from surveybot.domain import (
     Answer,
     ExportRow,
     Loaded,
+    PendingCursor,
     PendingPage,
     Results,
     RosterEntry,
@@ -235,9 +236,12 @@ class Store(Protocol):
 
     def results(self, survey_id: int, latest: int = 3) -> Results | None: ...
 
-    def pending(self, survey_id: int, offset: int = 0, limit: int = 1000) -> PendingPage | None:
-        """Who should answer and has not, in name order from `offset`: roster entries, or
-        registered people without one. None when the survey does not exist."""
+    def pending(
+        self, survey_id: int, after: PendingCursor | None = None, limit: int = 1000
+    ) -> PendingPage | None:
+        """Who should answer and has not, in name order after `after`: roster entries, or
+        registered people without one; at most `limit`, from a bounded number of people looked at
+        (see PendingPage). None when the survey does not exist."""
         ...
 
     def export_rows(self, survey_id: int) -> AbstractContextManager[Iterator[ExportRow]]:

@@ -195,30 +195,46 @@ WHERE survey_id = :survey_id AND respondent = :respondent
 def pending_page(j: JsonSql) -> str:
     """The survey, its counters and one page of who has not answered it, in one statement.
 
-    In name order: the index gives the first page at once, and each person listed costs one
-    lookup in took_part (a view, migration 0002), whatever the number of answers stored.
+    People are read in name order after the cursor (:after_name, :after_number, :after_id), at
+    most :scan of them; those who have not answered, at most :limit, are returned with their
+    cursor, and so is the :scan-th person (the end of what this page may look at), if there is
+    one. Reading stops as soon as the page is full, and each person costs one lookup in took_part
+    (a view, migration 0002): a page costs the same with a thousand or a million people.
     """
-    person = f"{j.array}(p.name, p.member_no, p.department, p.registered)"
-    roster = j.rows(
-        person,
-        "p.name, p.number, p.id",
-        """SELECT r.name, r.member_no, r.department, u.id IS NOT NULL AS registered,
-            coalesce(r.member_no, '') AS number, r.id
-        FROM roster r LEFT JOIN users u ON u.roster_id = r.id
-        WHERE u.id IS NULL OR NOT EXISTS (
-            SELECT 1 FROM took_part x WHERE x.survey_id = s.id AND x.user_id = u.id)
-        ORDER BY r.name, coalesce(r.member_no, ''), r.id
-        LIMIT :limit OFFSET :offset""",
+    person = f"{j.array}(p.name, p.member_no, p.department, p.registered, p.number, p.id)"
+    end = f"{j.array}(p.name, p.number, p.id)"
+    waiting = (
+        "NOT EXISTS (SELECT 1 FROM took_part x WHERE x.survey_id = s.id AND x.user_id = w.uid)"
     )
-    users = j.rows(
-        person,
-        "p.name, p.id",
-        """SELECT u.name, u.member_no, u.department, TRUE AS registered, u.id
-        FROM users u
-        WHERE NOT EXISTS (
-            SELECT 1 FROM took_part x WHERE x.survey_id = s.id AND x.user_id = u.id)
-        ORDER BY u.name, u.id
-        LIMIT :limit OFFSET :offset""",
+
+    def page(people: str, order: str, keys: str) -> str:
+        """[[people...], [the scan-th person]] of `people` in `order` (after the cursor).
+
+        `keys` is the same order on the window's columns: the planner then sees the window is
+        already sorted and stops reading it once the page is full.
+        """
+        window = f"{people} ORDER BY {order}"
+        found = j.rows(person, "p.name, p.number, p.id",
+                       f"""SELECT * FROM ({window} LIMIT :scan) AS w
+                       WHERE w.uid IS NULL OR {waiting}
+                       ORDER BY {keys} LIMIT :limit""")  # fmt: skip
+        last = j.rows(end, "p.name", f"{window} LIMIT 1 OFFSET :scan - 1")
+        return f"{j.array}({j.embed}({found}), {j.embed}({last}))"
+
+    roster = page(
+        """SELECT r.name, r.member_no, r.department, u.id IS NOT NULL AS registered,
+            coalesce(r.member_no, '') AS number, r.id, u.id AS uid
+        FROM roster r LEFT JOIN users u ON u.roster_id = r.id
+        WHERE (r.name, coalesce(r.member_no, ''), r.id) > (:after_name, :after_number, :after_id)""",
+        "r.name, coalesce(r.member_no, ''), r.id",
+        "w.name, w.number, w.id",
+    )
+    users = page(
+        """SELECT u.name, u.member_no, u.department, TRUE AS registered, '' AS number, u.id,
+            u.id AS uid
+        FROM users u WHERE (u.name, u.id) > (:after_name, :after_id)""",
+        "u.name, u.id",
+        "w.name, w.id",
     )
     return f"""
 SELECT {SURVEY_COLUMNS}, {RESPONDENTS}, {POPULATION},

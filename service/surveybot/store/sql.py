@@ -16,6 +16,7 @@ from surveybot.domain import (
     Answer,
     ExportRow,
     Loaded,
+    PendingCursor,
     PendingPage,
     PendingPerson,
     Results,
@@ -58,6 +59,14 @@ from surveybot.store.rows import (
 
 # Surveys a worker keeps, each under the version it was read at (see get_survey).
 SURVEY_CACHE_SIZE = 512
+
+
+# How many people one 미응답 page looks at, at most: its cost, whatever the number registered.
+PENDING_SCAN = 1000
+
+
+def _cursor(name: Any, number: Any, person_id: Any) -> PendingCursor:
+    return str(name), str(number), int(person_id)
 
 
 def _version(value: Any) -> int | None:
@@ -392,22 +401,40 @@ class SqlStore:
             self._d.read_json(texts),
         )
 
-    def pending(self, survey_id: int, offset: int = 0, limit: int = 1000) -> PendingPage | None:
-        params = {"survey_id": survey_id, "offset": offset, "limit": limit}
+    def pending(
+        self,
+        survey_id: int,
+        after: PendingCursor | None = None,
+        limit: int = 1000,
+        scan: int = PENDING_SCAN,
+    ) -> PendingPage | None:
+        name, number, person_id = after or ("", "", 0)
+        params = {
+            "survey_id": survey_id,
+            "after_name": name,
+            "after_number": number,
+            "after_id": person_id,
+            "limit": limit + 1,  # one more tells whether the page is full
+            "scan": scan,
+        }
         row = self._one(self._d.sql.pending, params)
         if row is None:
             return None
-        respondents, population, people = row[SURVEY_WIDTH:]
-        return PendingPage(
-            survey=self._survey(row),
-            respondents=int(respondents),
-            population=int(population),
-            offset=offset,
-            people=[
-                PendingPerson(name, number, department, bool(registered))
-                for name, number, department, registered in self._d.read_json(people)
-            ],
-        )
+        respondents, population, found = row[SURVEY_WIDTH:]
+        waiting, ends = self._d.read_json(found)
+        people = [
+            PendingPerson(name, member_no, department, bool(registered))
+            for name, member_no, department, registered, *_ in waiting[:limit]
+        ]
+        next_after: PendingCursor | None
+        if len(waiting) > limit:
+            shown_last = waiting[limit - 1]  # name, number, department, registered, number, id
+            next_after = _cursor(shown_last[0], shown_last[4], shown_last[5])
+        elif ends:
+            next_after = _cursor(*ends[0])  # this page looked at `scan` people; more may follow
+        else:
+            next_after = None  # this page looked at everyone left
+        return PendingPage(self._survey(row), int(respondents), int(population), people, next_after)
 
     @contextmanager
     def export_rows(self, survey_id: int) -> Iterator[Iterator[ExportRow]]:
