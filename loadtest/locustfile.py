@@ -6,9 +6,14 @@
 
 Seed the database first (loadtest/seed.py): every simulated person takes one seeded Kakao user key
 (`load-member-00001`..., `load-admin-001`...), never shared with another simulated person, so the
-conversations cannot disturb each other. Every reply is checked: HTTP 200, a valid Kakao reply
-(devstack.openbuilder, independent of the bot's own builder) and the text the step expects;
-anything else is a failure in the statistics, named after the command that got it.
+conversations cannot disturb each other. Every reply is checked: HTTP 200 within Kakao's 5 s, a
+valid Kakao reply (devstack.openbuilder, independent of the bot's own builder) and the text the step
+expects; anything else is a failure in the statistics, named after the command that got it.
+
+An overloaded bot answers a message it had no time for with its busy reply (surveybot's shedding,
+SHED_AFTER_MS): a valid reply, so not a failure, but nothing was done; the simulated person sends
+the same message again after a pause, as the reply asks. The summary counts those busy replies,
+connection errors (no HTTP reply at all) and replies slower than 5 s apart from other failures.
 
 Environment (all optional):
   LOAD_MEMBERS=1000 LOAD_ADMINS=5   what was seeded (seed.py --members / --admins)
@@ -24,23 +29,20 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import random
 import re
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from locust import FastHttpUser, between, constant, events, task
+from locust import FastHttpUser, between, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import WorkerRunner
 
 # locust puts the working directory (the repository root) on sys.path: `loadtest` is a package.
 from loadtest.kakao import (
@@ -48,7 +50,6 @@ from loadtest.kakao import (
     SEED_TITLES,
     admin_key,
     admin_name,
-    check_loopback,
     encode,
     member_key,
     member_name,
@@ -57,8 +58,8 @@ from loadtest.kakao import (
     reply_problems,
     reply_text,
 )
-
-log = logging.getLogger("surveybot.load")
+from loadtest.locust_run import BUSY_REPLY, DEFAULT_HOST, check_target, count
+from surveybot.kakao.reply import BUSY
 
 
 def _env_float_pair(name: str, default: str) -> tuple[float, float]:
@@ -75,6 +76,8 @@ WITHDRAW = float(os.environ.get("LOAD_WITHDRAW", "0.15"))
 EXPORT = os.environ.get("LOAD_EXPORT", "1") != "0"
 CREATE = os.environ.get("LOAD_CREATE", "1") != "0"
 HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
+DEADLINE_S = 5.0  # Kakao drops a slower reply: the person sees nothing
+RESENDS = 3  # times a person sends a message again after a busy reply
 if os.environ.get("SKILL_SECRET"):
     HEADERS[os.environ.get("SKILL_SECRET_HEADER", "X-Skill-Secret")] = os.environ["SKILL_SECRET"]
 
@@ -98,6 +101,7 @@ class KeyPool:
         self._make_key = make_key
         self._size = size
         self._free: deque[str] | None = None
+        self._returned: set[str] = set()
 
     def take(self, environment: Environment) -> str | None:
         if self._free is None:
@@ -109,6 +113,11 @@ class KeyPool:
     def give(self, key: str) -> None:
         if self._free is not None:
             self._free.append(key)
+            self._returned.add(key)
+
+    def returned(self, key: str) -> bool:
+        """Was `key` used by a simulated person before (who may have stopped mid-conversation)?"""
+        return key in self._returned
 
 
 def _partition(environment: Environment) -> tuple[int, int]:
@@ -128,14 +137,14 @@ class KakaoUser(FastHttpUser):
     """One KakaoTalk user: a seeded key, and a `say` that checks every reply."""
 
     abstract = True
-    host = os.environ.get("LOAD_HOST", "http://127.0.0.1:8000")
+    host = DEFAULT_HOST
     wait_time = between(*WAIT) if WAIT[1] > 0 else constant(0)
     keys: KeyPool
     key = ""
     number = 0
 
     def on_start(self) -> None:
-        _check_target(self.host)  # before this user sends anything
+        check_target(self.host)  # before this user sends anything
         key = self.keys.take(self.environment)
         if key is None:
             self._fail("seed", f"no free seeded key for another {type(self).__name__}: seed more")
@@ -143,6 +152,11 @@ class KakaoUser(FastHttpUser):
         self.key = key
         self.number = int(key.rsplit("-", 1)[1])
         self.last: dict[str, Any] = {}
+        if self.keys.returned(key):
+            # locust stops users in the middle of a conversation (a shape lowering the count, or
+            # spreading users over --processes); the bot still holds that person's open question,
+            # where the next person's "메뉴" would be taken as the answer. Leave it first.
+            self.say("그만", "그만(이어받기)", "")
 
     def on_stop(self) -> None:
         if self.key:
@@ -163,13 +177,35 @@ class KakaoUser(FastHttpUser):
     def say(
         self, text: str, name: str, expect: Expect, extra: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        """Send one message; the reply when it is valid and says what `expect` says, else None."""
+        """Send one message; the reply when it is valid and says what `expect` says, else None.
+        A busy reply gets the message sent again after a pause, as a person would."""
+        for attempt in range(RESENDS + 1):
+            reply = self._say_once(text, name, expect, extra)
+            if reply is not BUSY_REPLY:
+                return reply
+            if attempt < RESENDS:
+                self.wait()
+        return None
+
+    def _say_once(
+        self, text: str, name: str, expect: Expect, extra: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         body = encode(payload(self.key, text, extra))
+        began = time.monotonic()
         with self.client.post(
             SKILL_PATH, data=body, headers=HEADERS, name=name, catch_response=True
         ) as response:
+            took = time.monotonic() - began
+            if response.status_code == 0:
+                count("connection_errors")
+                response.failure(f"connection error: {response.error}"[:200])
+                return None
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
+                return None
+            if took > DEADLINE_S:
+                count("over_deadline")
+                response.failure(f"reply after {took:.1f} s: Kakao gives up after {DEADLINE_S:g} s")
                 return None
             try:
                 reply = json.loads(response.content or b"")
@@ -181,6 +217,10 @@ class KakaoUser(FastHttpUser):
                 response.failure("invalid Kakao reply: " + "; ".join(problems[:3]))
                 return None
             said = reply_text(reply)
+            if said == BUSY:
+                count("shed")
+                response.success()  # a valid reply within the deadline; the person sends again
+                return BUSY_REPLY
             wanted = (expect,) if isinstance(expect, str) else expect
             if not any(part in said for part in wanted):
                 response.failure(f"{text[:30]!r} expected {wanted[0]!r}, got {said[:160]!r}")
@@ -366,75 +406,3 @@ class Admin(KakaoUser):
         if self.say(f"삭제 {survey}", "삭제", "삭제할까요?"):
             self.wait()
             self.tap("삭제 확인", "삭제확인", "삭제했습니다")
-
-
-# --- run-level checks and summary ----------------------------------------------------------------
-_cpu_warning = False
-_checked_targets: set[str] = set()
-
-
-def _check_target(host: str | None) -> None:
-    """Load goes to this machine only (the workplace's rule, and a guard against typos)."""
-    host = host or KakaoUser.host
-    if host not in _checked_targets:
-        try:
-            check_loopback(host)
-        except SystemExit as refusal:
-            log.error("%s", refusal)
-            raise StopUser() from None
-        _checked_targets.add(host)
-
-
-@events.init.add_listener
-def _loopback_only(environment: Environment, **_: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner):
-        return  # the master checked; each user checks again before its first request
-    try:
-        check_loopback(environment.host or KakaoUser.host)
-    except SystemExit as refusal:
-        log.error("%s", refusal)
-        sys.exit(2)
-
-
-@events.cpu_warning.add_listener
-def _note_cpu_warning(**_: Any) -> None:
-    global _cpu_warning
-    _cpu_warning = True
-
-
-@events.quitting.add_listener
-def _summary(environment: Environment, **_: Any) -> None:
-    runner = environment.runner
-    if runner is None or isinstance(runner, WorkerRunner):
-        return
-    saturated = bool(
-        _cpu_warning
-        or runner.cpu_warning_emitted
-        or getattr(runner, "worker_cpu_warning_emitted", False)
-    )
-    total = runner.stats.total
-    options = environment.parsed_options
-    processes = 1
-    if isinstance(runner, MasterRunner):
-        processes = getattr(options, "processes", None) or getattr(options, "expect_workers", 1)
-    summary = {
-        "shape": type(environment.shape_class).__name__ if environment.shape_class else None,
-        "locust_processes": processes,
-        "locust_cpu_over_90_percent": saturated,
-        "requests": total.num_requests,
-        "failures": total.num_failures,
-        "requests_per_second": round(total.total_rps, 1),
-        "p50_ms": total.get_response_time_percentile(0.5),
-        "p95_ms": total.get_response_time_percentile(0.95),
-        "p99_ms": total.get_response_time_percentile(0.99),
-        "max_ms": total.max_response_time,
-    }
-    if saturated:
-        log.warning(
-            "locust itself used more than 90%% CPU in at least one process: the figures are "
-            "limited by the load generator; rerun with more --processes"
-        )
-    path = os.environ.get("LOAD_SUMMARY")
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")

@@ -121,20 +121,22 @@ def _row(phase: str, tool: str = "wrk", **fields: Any) -> dict[str, Any]:
 
 def test_targets_and_claims_are_ratios_of_the_same_run() -> None:
     rows = [
-        _row("baselines", baseline="app", rps=900.0, p50=2.0),
+        _row("baselines", baseline="app", rps=900.0, p50=2.0, server_cpu_ms_per_req=0.5),
         _row("baselines", baseline="go", rps=1000.0, p50=1.0),
         _row("baselines", baseline="flask", rps=250.0, p50=4.0),
-        _row("baselines", "locust", baseline="conversation", rps=500.0),
+        _row("baselines", "locust", baseline="conversation", rps=300.0, server_cpu_ms_per_req=2.0),
         _row("shapes", "locust paper", shape="paper", p99=50.0, rps=99.0),
-        _row("shapes", "locust ramp", shape="ramp", p99=1500.0, rps=400.0),
+        _row("shapes", "locust ramp", shape="ramp", p99=500.0, rps=400.0, connection_errors=3),
+        _row("shapes", "locust spike", shape="spike", p99=4000.0, rps=400.0, shed=40),
         _row("growth", "locust paper", answers=1000, names={"메뉴": {"p50": 10.0, "count": 5}}),
         _row("growth", "locust paper", answers=100_000, names={"메뉴": {"p50": 11.0, "count": 5}}),
         _row("export", "export", respondents=1000, peak_mb=50.0),
         _row("export", "export", respondents=100_000, peak_mb=80.0),
     ]
-    # paper, ramp, cheapest path / Go, conversations / Flask, growth latency, export memory
+    # paper, ramp (connection errors fail it), spike (busy replies do not), cheapest path / Go,
+    # conversations / Flask, CPU per 메뉴, CPU per conversation step, growth latency, export memory
     met = [t["met"] for t in bench_report.targets(rows)]
-    assert met == [True, False, True, False, True, False]
+    assert met == [True, False, True, True, False, True, False, True, False]
     flat = [_row("export", "export", respondents=n, peak_mb=50.0) for n in (1000, 100_000)]
     assert bench_report.targets(flat)[-1]["met"] is True
     broken = _row("export", "export", respondents=1_000_000, peak_mb=None, error="broke")
@@ -147,10 +149,46 @@ def test_targets_and_claims_are_ratios_of_the_same_run() -> None:
 def test_report_of_a_partial_run_is_valid(tmp_path: Path) -> None:
     run = SimpleNamespace(
         mode=SimpleNamespace(name="full"), out=tmp_path, meta={"started": "now", "load_start": "1 1 1"},
-        rows=[_row("workers", rps=10.0, p50=1.0, p95=2.0, p99=3.0, max=4.0, cpu_pct={"app": 50.0})],
+        rows=[
+            _row("workers", rps=10.0, p50=1.0, p95=2.0, p99=3.0, max=4.0, cpu_pct={"app": 50.0}),
+            _row("profile", workload="menu", profile={
+                "samples": 10, "ms_per_request": {"store": 0.25, "nginx": 0.1},
+                "flamegraph": "profile-x.svg"}),
+        ],
         notes=["skipped: something, saying why"], elapsed=lambda: 60.0,
     )  # fmt: skip
     bench_report.save(run, False)
     report = (tmp_path / "results.md").read_text()
     assert "**partial**" in report and "skipped: something" in report and "| workers | wrk | 10 |" in report
+    assert "| profile | menu | – | – | – | – | – | 0.250 |" in report
+    assert "[svg](profile-x.svg)" in report
     assert json.loads((tmp_path / "results.json").read_text())["finished"] is False
+
+
+def test_profile_sorts_stacks_into_the_parts_of_a_request() -> None:
+    from loadtest.bench import profile
+
+    gunicorn = "run (gunicorn/workers/gthread.py:1);handle (gunicorn/workers/gthread.py:2)"
+    falcon = f"{gunicorn};__call__ (falcon/app.py:3);on_post (surveybot/resources.py:4)"
+    stacks = {
+        f"{falcon};handle (surveybot/conversation/bot.py:5);one (surveybot/store/sql.py:6);"
+        "wait (psycopg/connection.py:7);acquire (threading.py:8)": "store",
+        f"{falcon};handle (surveybot/conversation/bot.py:5);warning (logging/__init__.py:9)": "logging",
+        f"{falcon};process_response (surveybot/observability.py:10);inc (prometheus_client/values.py:11)": "metrics",
+        f"{falcon};decode_request (surveybot/kakao/request.py:12)": "decode",
+        f"{falcon};to_json (surveybot/kakao/reply.py:13);text_len (surveybot/kakao/limits.py:14)": "reply",
+        f"{falcon};handle (surveybot/conversation/bot.py:5);<lambda> (<string>:1)": "bot",
+        falcon: "falcon",
+        f"{gunicorn};access (gunicorn/glogging.py:15)": "logging",
+        f"{gunicorn};select (selectors.py:16)": "http server",
+        "_bootstrap (threading.py:1);_worker (concurrent/futures/thread.py:2)": "http server",
+        "<module> (tool.py:1)": "other",
+    }
+    for stack, part in stacks.items():
+        assert profile.classify(stack) == part, stack
+    shares, samples = profile.breakdown("".join(f"{s} 2\n" for s in stacks) + "garbage\n")
+    assert samples == 2 * len(stacks) and abs(sum(shares.values()) - 1) < 1e-9
+    assert shares["logging"] == 2 / len(stacks)
+    row = {"requests": 100, "cpu_s": {"app": 0.2, "nginx": 0.05, "postgres": 0.1, "generator": 0.01}}
+    ms = profile.parts_ms(row, {"store": 0.25, "bot": 0.75})
+    assert ms == {"store": 0.5, "bot": 1.5, "nginx": 0.5, "postgres": 1.0, "generator": 0.1}

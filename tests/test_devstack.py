@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from devstack.config import StackConfig
+from devstack.nginx import ensure_somaxconn
 from devstack.settings import APP_SETTINGS, app_env, is_app_setting
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,3 +60,13 @@ def test_a_state_file_from_an_older_devstack_still_loads() -> None:
     saved = {"nodes": 3, "workers": 1, "gunicorn_config": "python:surveybot.gunicorn_conf"}
     config = StackConfig.from_state(saved)
     assert (config.nodes, config.workers, config.db) == (3, 1, "postgres")
+
+
+def test_somaxconn_is_raised_only_when_lower_and_allowed(tmp_path: Path) -> None:
+    cap = tmp_path / "somaxconn"
+    cap.write_text("4096\n")
+    assert ensure_somaxconn(4096, cap) is None
+    cap.write_text("128\n")
+    said = ensure_somaxconn(4096, cap)
+    assert said is not None and "from 128 to 4096" in said and cap.read_text() == "4096"
+    assert ensure_somaxconn(4096, tmp_path / "missing" / "somaxconn") is None  # not visible

@@ -20,7 +20,16 @@ from devstack.openbuilder import (
 from surveybot.domain import OPTION_MAX
 from surveybot.kakao import reply as reply_module
 from surveybot.kakao.limits import validate_reply
-from surveybot.kakao.reply import APOLOGY, Button, QuickReply, Reply, error_reply, paginate
+from surveybot.kakao.reply import (
+    APOLOGY,
+    BUSY,
+    Button,
+    QuickReply,
+    Reply,
+    busy_reply,
+    error_reply,
+    paginate,
+)
 
 BUBBLE = 30_720
 L14 = "라벨" * 7  # 14 characters: the longest label
@@ -260,6 +269,26 @@ def test_generated_replies_are_valid_without_the_apology() -> None:
     for _ in range(250):
         payload = check(rand_reply(rng))
         assert reply_texts(payload) != [APOLOGY]
+
+
+@pytest.mark.parametrize("name", sorted(UNSENDABLE))
+def test_to_json_sends_the_apology_too(name: str) -> None:
+    assert json.loads(UNSENDABLE[name]().to_json()) == UNSENDABLE[name]().to_dict()
+
+
+def test_to_json_is_to_dict_encoded() -> None:
+    """The HTTP path's encoder (no copies, one encoding) sends exactly what to_dict() builds."""
+    rng = random.Random(20261203)
+    for _ in range(150):
+        reply = rand_reply(rng)
+        assert json.loads(reply.to_json()) == reply.to_dict()
+
+
+def test_busy_reply_is_valid_and_offers_no_quick_reply() -> None:
+    # A quick reply would be risky: while a free-text question is open it would be the answer.
+    payload = busy_reply()
+    assert_valid_reply(payload)
+    assert reply_texts(payload) == [BUSY] and quick_texts(payload) == []
 
 
 # ---- paginate -----------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import logging
 import socket
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import falcon.testing
 import pytest
@@ -21,7 +22,7 @@ from support.gunicorn_helper import SECRET_KEY, served
 from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.domain import Question, QuestionKind, SurveyDraft
-from surveybot.log_redaction import RedactExportTokens, redact
+from surveybot.log_redaction import GunicornLogger, RedactExportTokens, redact
 from surveybot.observability import JsonFormatter, TextFormatter
 from surveybot.store import open_store
 from surveybot.store.base import Store
@@ -108,6 +109,30 @@ def test_export_tokens_never_reach_the_logs(tmp_path: Path, log_format: str) -> 
     log = bot.read_log()
     assert token not in log and forged not in log, log
     assert log.count("/exports/<redacted>") >= 3, log  # the access log was on, and redacted
+
+
+@pytest.mark.parametrize("accesslog", [None, "-"])
+def test_gunicorn_access_log_only_when_asked(
+    accesslog: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON logging config (gunicorn_conf) alone must not switch gunicorn's access log on."""
+    from gunicorn import glogging
+    from gunicorn.config import Config as GunicornConfig
+
+    # gunicorn applies a logconfig_dict to the process's loggers: not in the test process.
+    monkeypatch.setattr(glogging, "dictConfig", lambda config: None)
+    cfg = GunicornConfig()
+    cfg.set("logconfig_dict", {"version": 1, "disable_existing_loggers": False})
+    cfg.set("accesslog", accesslog)
+    logger = GunicornLogger(cfg)
+    assert logger.access_log_enabled is (accesslog is not None)
+    written: list[str] = []
+    # gunicorn.access is the process's shared logger: patched for this test only.
+    monkeypatch.setattr(logger.access_log, "info", lambda *args, **kw: written.append(str(args)))
+    response = SimpleNamespace(status="200 OK", sent=10, headers=())
+    environ = {"REQUEST_METHOD": "POST", "RAW_URI": "/skill", "SERVER_PROTOCOL": "HTTP/1.1"}
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+    assert len(written) == (0 if accesslog is None else 1)
 
 
 def test_redaction_covers_arguments_and_tracebacks() -> None:

@@ -3,6 +3,7 @@
     scripts/bench               # full run (<= 35 min) into docs/bench-results/
     scripts/bench --quick       # a small subset, about 5 minutes, into var/bench/quick/
     scripts/bench --smoke       # seconds: one tiny configuration, the pipeline end to end
+    scripts/bench --profile     # py-spy flame graphs and the CPU breakdown, docs/bench-results/profile/
 
 For each configuration: start the stack (devstack.stack), seed it (loadtest/seed.py), load
 it (wrk, locust, openloop.py; loopback only, every run bounded in time), record throughput,
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from loadtest.bench import baselines, charts, phases, report
+from loadtest.bench import baselines, charts, phases, profile, report
 from loadtest.bench import measure as m
 from loadtest.bench.phases import DEFAULT, Config, Mode, Run, measure_config, with_threads
 
@@ -48,7 +49,7 @@ SMOKE = Mode(
 )
 QUICK = Mode(
     "quick",
-    budget_s=8 * 60,
+    budget_s=12 * 60,
     warm_s=2,
     raw_s=5,
     conv_s=8,
@@ -57,13 +58,14 @@ QUICK = Mode(
     fixed_warm_s=1,
     workers=(1, 2),
     nodes=((1, 2), (2, 1)),
-    classes=(DEFAULT, Config(worker_class="gevent", pool=16)),
+    classes=(DEFAULT, Config(worker_class="gevent", pool=16), Config(worker_class="meinheld")),
     db_workers=(2,),
     baselines=ALL_BASELINES,
     fixed_rates="app100",
     growth=(1000, 100_000),
     growth_s=10,
-    shapes=(("paper", 30, {}),),
+    # A short ramp to 1,000 users: what a spike of the study's users does to connections and tails.
+    shapes=(("paper", 30, {}), ("ramp", 60, {"LOAD_PEAK": "1000"})),
 )
 FULL = Mode(
     "full",
@@ -96,7 +98,24 @@ FULL = Mode(
         ("soak", 120, {}),
     ),
 )
-MODES = {"smoke": SMOKE, "quick": QUICK, "full": FULL}
+# The worker classes worth explaining: the default and the alternatives docs/worker-classes.md weighs.
+PROFILED = (
+    Config(worker_class="gthread"),
+    Config(worker_class="gevent", pool=16),
+    Config(worker_class="meinheld"),
+)
+PROFILE = Mode(
+    "profile",
+    budget_s=5 * 60,
+    warm_s=2,
+    raw_s=6,
+    conv_s=8,
+    conv_users=50,
+    fixed_s=0,
+    fixed_warm_s=0,
+    profile=PROFILED,
+)
+MODES = {"smoke": SMOKE, "quick": QUICK, "full": FULL, "profile": PROFILE}
 GROWTH_FALLBACK = 300_000
 
 
@@ -186,13 +205,20 @@ def steps(mode: Mode) -> list[tuple[str, float, Callable[[Run], None]]]:
         )
     if mode.growth:
         found.append(("growth", growth_seconds(mode, mode.growth[0]), growth_step))
+    if mode.profile:
+        found.append(("profile", 25 + mode.raw_s + mode.conv_s, profile.profile))
     return found
 
 
 def prepare_out(out: Path) -> None:
     """A results folder holding only this run's record (older charts would mislead)."""
     out.mkdir(parents=True, exist_ok=True)
-    for old in [*out.glob("*.png"), out / "results.md", out / "results.json"]:
+    for old in [
+        *out.glob("*.png"),
+        *out.glob("profile-*.svg"),
+        out / "results.md",
+        out / "results.json",
+    ]:
         old.unlink(missing_ok=True)
 
 
@@ -220,7 +246,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--smoke", action="store_const", dest="mode", const="smoke", help="seconds, no figures"
     )
     parser.add_argument(
-        "--out", type=Path, help="results folder (full: docs/bench-results; else var/bench/MODE)"
+        "--profile",
+        action="store_true",
+        help="py-spy flame graphs and CPU per part of a request (alone: only that, ~3 min)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results folder (full: docs/bench-results, --profile alone: docs/bench-results/profile;"
+        " else var/bench/MODE)",
     )
     parser.add_argument(
         "--work", type=Path, help="raw logs, CSV, HTML (default var/bench/MODE-TIME)"
@@ -230,8 +264,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--budget", type=float, help="minutes (full 34, quick 8, smoke 2.5)")
     args = parser.parse_args(argv)
-    args.mode = args.mode or "full"
+    args.mode = args.mode or ("profile" if args.profile else "full")
     return args
+
+
+def default_out(mode: Mode) -> Path:
+    """Where a mode's record goes: the committed folders for full and profile runs only."""
+    if mode.name == "full":
+        return m.ROOT / "docs" / "bench-results"
+    if mode.name == "profile":
+        return m.ROOT / "docs" / "bench-results" / "profile"
+    return m.ROOT / "var" / "bench" / mode.name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,15 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     mode = MODES[args.mode]
     if args.budget:
         mode = replace(mode, budget_s=args.budget * 60)
+    if args.profile and not mode.profile:
+        mode = replace(mode, profile=PROFILED, budget_s=mode.budget_s + 3 * 60)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = (
-        args.out
-        or (
-            m.ROOT / "docs" / "bench-results"
-            if mode.name == "full"
-            else m.ROOT / "var" / "bench" / mode.name
-        )
-    ).resolve()
+    out = (args.out or default_out(mode)).resolve()
     work = (args.work or m.ROOT / "var" / "bench" / f"{mode.name}-{stamp}").resolve()
     prepare_out(out)
     work.mkdir(parents=True, exist_ok=True)

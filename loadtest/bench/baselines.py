@@ -179,7 +179,7 @@ def baselines(run: Run) -> None:
                 roots["app"],
                 access,
                 stack.url,
-                "member-conversation",
+                "baseline-conversations",
                 env={"LOAD_ADMIN_USERS": "0"},
                 classes=("Member",),
                 phase="baselines",

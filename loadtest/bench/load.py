@@ -121,6 +121,11 @@ def locust(
         "p99": summary["p99_ms"],
         "max": summary["max_ms"],
         "errors": summary["failures"],
+        # Apart from the failures above: no HTTP reply at all, a reply after Kakao's 5 s (both
+        # failures too), and the app's busy replies (valid, so not failures; the person resends).
+        "connection_errors": summary.get("connection_errors", 0),
+        "over_deadline": summary.get("over_deadline", 0),
+        "shed": summary.get("shed", 0),
         "processes": summary["locust_processes"],
         "locust_cpu_over_90": summary["locust_cpu_over_90_percent"],
         "names": _names(prefix),

@@ -81,6 +81,7 @@ class Mode:
     shapes: tuple[tuple[str, int, dict[str, str]], ...] = ()
     base: Config = DEFAULT  # the configuration of the baselines, growth and shapes phases
     remeasure_default: bool = False  # measure DEFAULT again in each sweep: the run's own noise
+    profile: tuple[Config, ...] = ()  # configurations profiled with py-spy (loadtest.bench.profile)
 
 
 @dataclass
@@ -251,12 +252,11 @@ def conversation(
             classes=classes,
         )
 
-    row = measure(run, roots, access, go(1), **fields)
+    row = measure(run, roots, access, go(1), slug=slug, **fields)
     if row["locust_cpu_over_90"] and mode.name != "smoke":
         run.rows.remove(row)
-        return measure(
-            run, roots, access, go(2), note="locust saturated one process: rerun with 2", **fields
-        )
+        note = "locust saturated one process: rerun with 2"
+        return measure(run, roots, access, go(2), slug=slug, note=note, **fields)
     return row
 
 
@@ -272,7 +272,7 @@ def measure_config(run: Run, phase: str, config: Config) -> None:
         seed(run, stack, slug)
         roots, access = stack_roots(stack), m.AccessLog(stack.nginx_dir / "access.log")
         rows = [raw(run, roots, access, f"{stack.url}/skill", slug=slug, **fields)]
-        rows.append(conversation(run, roots, access, stack.url, slug, **fields))
+        rows.append(conversation(run, roots, access, stack.url, f"{slug}-conversations", **fields))
     run.measured[config] = [r for r in rows if r]
 
 
@@ -357,10 +357,14 @@ def shapes(run: Run, chosen: tuple[tuple[str, int, dict[str, str]], ...]) -> Non
     with stack_up(run, run.mode.base) as stack:
         seed(run, stack, "shapes", members=members)
         roots, access = stack_roots(stack), m.AccessLog(stack.nginx_dir / "access.log")
-        for shape, seconds, env in chosen:
+        for index, (shape, seconds, env) in enumerate(chosen):
             if run.remaining() < seconds + 20:
                 run.note(f"skipped: the {shape} shape ({seconds} s) does not fit the time left")
                 continue
+            if index:
+                # locust stopped the last shape's people mid-conversation: their open questions
+                # would take the next run's first "메뉴" as an answer. Each shape starts clean.
+                stack.psql("DELETE FROM sessions")
             measure(
                 run,
                 roots,
@@ -371,11 +375,20 @@ def shapes(run: Run, chosen: tuple[tuple[str, int, dict[str, str]], ...]) -> Non
                     seconds,
                     shape=shape,
                     env={"LOAD_MEMBERS": str(members), **env},
+                    processes=shape_processes(shape, env),
                 ),
                 phase="shapes",
                 config=f"{shape} ({_shape_text(shape, seconds, env)})",
                 shape=shape,
+                slug=f"shape-{shape}",
             )
+
+
+def shape_processes(shape: str, env: dict[str, str]) -> int:
+    """locust processes for a shape: one serves a few hundred users with think time; past that,
+    one process near a full core delays its own requests and understates the latency."""
+    users = int(env.get("LOAD_PEAK", "1000")) if shape in ("ramp", "spike") else 200
+    return 2 if users > 300 else 1
 
 
 def _shape_text(shape: str, seconds: int, env: dict[str, str]) -> str:

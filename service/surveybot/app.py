@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -30,6 +31,8 @@ from surveybot.store import open_store
 from surveybot.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("surveybot")
+# An id from outside is only trusted when it looks like one: it ends up in logs.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class RequestId:
@@ -37,8 +40,7 @@ class RequestId:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         given = req.get_header("X-Request-Id") or ""
-        # An id from outside is only trusted when it looks like one: it ends up in logs.
-        valid = 0 < len(given) <= 64 and all(c.isalnum() or c in "-_" for c in given)
+        valid = _REQUEST_ID.fullmatch(given) is not None
         req.context.request_id = given if valid else uuid.uuid4().hex
         resp.set_header("X-Request-Id", req.context.request_id)
 
@@ -53,6 +55,7 @@ def create_app(
         admin_code=config.admin_code,
         export_ttl_seconds=config.export_ttl_seconds,
         session_ttl_seconds=config.session_ttl_seconds,
+        reminders_enabled=config.reminders_enabled,
     )
     metrics = Metrics(config.metrics_dir)
     middleware: list[Any] = [RequestId(), MetricsMiddleware(metrics, store)]
@@ -62,6 +65,7 @@ def create_app(
         secret=config.skill_secret,
         secret_header=config.skill_secret_header,
         max_body=config.max_body_bytes,
+        shed_after_ms=config.shed_after_ms,
     )
     app.add_route("/skill", skill)
     app.add_route("/healthz", HealthResource())

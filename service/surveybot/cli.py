@@ -1,4 +1,5 @@
-"""`surveybot`: serve, migrate, manage admins and the roster, and chat with a running bot."""
+"""`surveybot`: serve, send reminders, migrate, manage admins and the roster, and chat with a
+running bot."""
 
 from __future__ import annotations
 
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     roster.add_argument("action", choices=["import", "export", "list"])
     roster.add_argument("file", nargs="?", help="CSV file (UTF-8, UTF-8 with BOM or CP949)")
     roster.set_defaults(run=_roster)
+
+    notifier = commands.add_parser("notifier", help="send queued reminders (Kakao Event API)")
+    notifier.add_argument("--once", action="store_true", help="stop when nothing is left to send")
+    notifier.add_argument("--metrics-port", type=int, default=None,
+                          help="serve Prometheus metrics of the calls on this port")  # fmt: skip
+    notifier.set_defaults(run=_notifier)
 
     chat = commands.add_parser("chat", help="talk to a running bot as a Kakao user would")
     chat.add_argument("--url", default="http://127.0.0.1:8000/skill")
@@ -144,6 +151,14 @@ def _roster(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _notifier(args: argparse.Namespace) -> int:
+    from surveybot.reminders.process import run_notifier
+
+    # serving=False: it never answers Kakao's skill calls, so it needs no SKILL_SECRET.
+    config = Config.from_env(serving=False)
+    return run_notifier(config, once=args.once, metrics_port=args.metrics_port)
 
 
 def _chat(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
 PLACEHOLDERS = {"", "change-me", "changeme", "secret", "please-change-me", DEV_SECRET_KEY}
@@ -41,6 +42,25 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "json"
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: metrics of all workers of a node
+    # A /skill request that waited longer than this for a worker (nginx's X-Request-Start) gets
+    # the short busy reply without reaching the bot; 0 turns shedding off. 2 s leaves the rest
+    # of nginx's 4 s (and Kakao's 5 s) for the request itself, and lets the waits of a graceful
+    # reload (about 2 s on a loaded 2-core machine) through.
+    shed_after_ms: int = 2000
+    # Reminders through Kakao's Event API (issue 10): on when both the key and the bot id are set.
+    kakao_rest_api_key: str | None = None
+    kakao_bot_id: str | None = None
+    kakao_event_name: str = "surveybot_reminder"  # the event name set on the reminder block
+    kakao_event_api_url: str = "https://bot-api.kakao.com"
+    reminder_rate_per_second: float = 5.0  # Event API calls per second, per notifier
+    reminder_max_attempts: int = 6
+    reminder_timeout_seconds: int = 10
+    # How long the notifier waits for deliveries before deciding a call whose answer was lost.
+    reminder_unknown_grace_seconds: int = 600
+
+    @property
+    def reminders_enabled(self) -> bool:
+        return self.kakao_rest_api_key is not None and self.kakao_bot_id is not None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, serving: bool = True) -> Config:
@@ -85,7 +105,9 @@ class Config:
                 {"json", "text"},
             ),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            shed_after_ms=_int(env, "SHED_AFTER_MS", cls.shed_after_ms, 0, 4000),
         )
+        config = _with_reminders(config, env)
         if config.db_pool_min > config.db_pool_max:
             raise ConfigError("DB_POOL_MIN must not exceed DB_POOL_MAX")
         if config.admin_code is not None and len(config.admin_code) < 8:
@@ -157,4 +179,42 @@ def _url(env: Mapping[str, str], key: str, default: str) -> str:
     # Kakao only opens http(s) links, and the export link is built from this.
     if not value.startswith(("http://", "https://")):
         raise ConfigError(f"{key} must start with http:// or https://, got {value!r}")
+    return value
+
+
+def _with_reminders(config: Config, env: Mapping[str, str]) -> Config:
+    """The Event API settings: the key and the bot id together, or neither (reminders off)."""
+    key = (env.get("KAKAO_REST_API_KEY") or "").strip() or None
+    bot = (env.get("KAKAO_BOT_ID") or "").strip() or None
+    if (key is None) != (bot is None):
+        missing = "KAKAO_REST_API_KEY" if key is None else "KAKAO_BOT_ID"
+        raise ConfigError(f"{missing} must be set too to send reminders (or unset both)")
+    if key is not None and (key.lower() in PLACEHOLDERS or len(key) < 8):
+        raise ConfigError("KAKAO_REST_API_KEY must be the app's REST API key (Kakao Developers)")
+    name = (env.get("KAKAO_EVENT_NAME") or Config.kakao_event_name).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+        raise ConfigError(f"KAKAO_EVENT_NAME must be letters, digits, _ . or -, got {name!r}")
+    return replace(
+        config,
+        kakao_rest_api_key=key,
+        kakao_bot_id=bot,
+        kakao_event_name=name,
+        kakao_event_api_url=_url(env, "KAKAO_EVENT_API_URL", Config.kakao_event_api_url),
+        reminder_rate_per_second=_float(env, "REMINDER_RATE_PER_SECOND", 5.0, 0.01, 100.0),
+        reminder_max_attempts=_int(env, "REMINDER_MAX_ATTEMPTS", 6, 1, 50),
+        reminder_timeout_seconds=_int(env, "REMINDER_TIMEOUT_SECONDS", 10, 1, 60),
+        reminder_unknown_grace_seconds=_int(env, "REMINDER_UNKNOWN_GRACE_SECONDS", 600, 1, 86400),
+    )
+
+
+def _float(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise ConfigError(f"{key} must be between {low} and {high}, got {raw!r}")
     return value

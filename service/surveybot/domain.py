@@ -66,6 +66,9 @@ class SurveyDraft:
     description: str = ""
     deadline: datetime | None = None  # aware, UTC
     anonymous: bool = False
+    # Reminders to those who have not answered, in minutes before the deadline (issue 10).
+    reminders: tuple[int, ...] = ()
+    notice: bool = False  # tell every member when it is published (공지)
 
 
 @dataclass(frozen=True, slots=True)

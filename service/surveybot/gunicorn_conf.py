@@ -21,8 +21,13 @@ worker_class = _WORKER_ALIASES.get(_worker_class, _worker_class)
 if worker_class in ("gthread", "gunicorn.workers.gthread.ThreadWorker"):
     # Each worker serves this many requests at once; DB_POOL_MAX should be about the same.
     threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# gevent: open connections per worker. meinheld: its highest file descriptor number.
+# gevent and gthread: open connections per worker. meinheld: its highest file descriptor number.
+# nginx holds one per waiting request plus its idle keep-alives (64 per nginx worker): 1,000 per
+# app worker covers a burst of 1,000 users on a 2-worker node.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+# Connections waiting to be accepted while every worker is busy (the kernel caps it at
+# net.core.somaxconn). A request that waited too long is shed by the app (SHED_AFTER_MS).
+backlog = int(os.environ.get("GUNICORN_BACKLOG", "2048"))
 # Kakao gives up after 5 s; a worker stuck far longer than that is broken, not busy.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))

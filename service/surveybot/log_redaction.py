@@ -59,8 +59,21 @@ def add_redaction(*loggers: logging.Logger) -> None:
 
 
 class GunicornLogger(Logger):  # type: ignore[misc]  # gunicorn has no type information
-    """gunicorn's logger with export tokens redacted from its access and error logs."""
+    """gunicorn's logger with export tokens redacted from its access and error logs, and an
+    access log only when GUNICORN_ACCESS_LOG (gunicorn's `accesslog`) asks for one."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         add_redaction(self.error_log, self.access_log)
+
+    # gunicorn turns its access log on whenever a logging config is given, and gunicorn_conf gives
+    # one for JSON lines: every request then paid a formatted, locked write to stderr (0.1-0.3 ms
+    # of a gthread worker's ~1.2 ms per `메뉴`, docs/benchmarks.md). nginx already logs each
+    # request with its id; this log is for whoever sets GUNICORN_ACCESS_LOG.
+    @property
+    def access_log_enabled(self) -> bool:
+        return bool(self.cfg.accesslog)
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        if self.access_log_enabled:
+            super().access(resp, req, environ, request_time)

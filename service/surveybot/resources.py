@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from datetime import datetime
@@ -17,45 +18,89 @@ from surveybot.conversation.bot import Bot
 from surveybot.domain import Survey
 from surveybot.export import content_disposition, csv_chunks
 from surveybot.kakao.reply import APOLOGY as APOLOGY  # re-exported: the text users may see
-from surveybot.kakao.reply import error_reply
+from surveybot.kakao.reply import busy_reply, error_reply
 from surveybot.kakao.request import BadRequest, decode_request
 from surveybot.store.base import Store, StoreUnavailable
 from surveybot.tokens import TokenExpired, TokenInvalid, verify_export_token
 
 log = logging.getLogger("surveybot.http")
+BUSY_BODY = msgspec.json.encode(busy_reply())
+APOLOGY_BODY = msgspec.json.encode(error_reply())
+# Beyond this a request's start time says more about two clocks than about a queue: serve it.
+QUEUE_SANE_MS = 60_000
+SHED_LOG_EVERY_S = 10.0
 
 
 class SkillResource:
-    """POST /skill: Open Builder's skill call."""
+    """POST /skill: Open Builder's skill call.
 
-    def __init__(self, bot: Bot, *, secret: str | None, secret_header: str, max_body: int) -> None:
+    Overload: nginx stamps each request with the time it sent it (X-Request-Start: t=<seconds>).
+    A request that waited longer than `shed_after_ms` for a worker is answered at once with a
+    short "send it again" reply, before the bot reads it: nothing is written, so no answer the
+    user saw acknowledged can be lost, and the queue drains at the cost of a reply instead of a
+    conversation step, inside Kakao's 5 s.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        secret: str | None,
+        secret_header: str,
+        max_body: int,
+        shed_after_ms: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._bot = bot
         self._secret = secret.encode() if secret else None
         self._secret_header = secret_header
         self._max_body = max_body
+        self._shed_after_ms = shed_after_ms
+        self._clock = clock
+        self._shed = 0
+        self._shed_logged = 0.0
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._authenticate(req)
+        resp.content_type = falcon.MEDIA_JSON
+        if self._shed_after_ms and self._waited_too_long(req):
+            req.context.outcome = "shed"
+            resp.data = BUSY_BODY
+            return
         request = decode_request(read_body(req, self._max_body))
         req.context.outcome = "ok"
         try:
-            payload = self._bot.handle(request).to_dict()
+            resp.data = self._bot.handle(request).to_json()
         except StoreUnavailable as error:
             req.context.outcome = "apology_unavailable"
             log.warning(
                 "database unavailable",
                 extra={"request_id": req.context.request_id, "error": str(error)},
             )
-            payload = error_reply()
+            resp.data = APOLOGY_BODY
         except Exception:
             req.context.outcome = "apology_error"
             # Kakao shows the user nothing for a 500: answer 200 with an apology instead.
             log.exception(
                 "failed to handle a skill request", extra={"request_id": req.context.request_id}
             )
-            payload = error_reply()
-        resp.data = msgspec.json.encode(payload)
-        resp.content_type = falcon.MEDIA_JSON
+            resp.data = APOLOGY_BODY
+
+    def _waited_too_long(self, req: falcon.Request) -> bool:
+        queued = queued_ms(req.get_header("X-Request-Start"), self._clock())
+        if queued is None or not self._shed_after_ms < queued < QUEUE_SANE_MS:
+            return False
+        self._shed += 1
+        now = time.monotonic()
+        # One line per worker every few seconds: under overload a line per request would add
+        # to the very load being shed.
+        if now - self._shed_logged >= SHED_LOG_EVERY_S:
+            log.warning(
+                "overloaded: answered %d requests with the busy reply (this one waited %.0f ms)",
+                self._shed, queued, extra={"request_id": req.context.request_id},
+            )  # fmt: skip
+            self._shed, self._shed_logged = 0, now
+        return True
 
     def _authenticate(self, req: falcon.Request) -> None:
         if self._secret is None:
@@ -66,6 +111,22 @@ class SkillResource:
             raise falcon.HTTPUnauthorized(
                 title="Unauthorized", description="Missing or wrong skill secret."
             )
+
+
+def queued_ms(header: str | None, now: float) -> float | None:
+    """Milliseconds since the X-Request-Start stamp (`t=` seconds, milliseconds or microseconds
+    since the epoch, as proxies write it), or None when there is no readable stamp."""
+    if not header:
+        return None
+    try:
+        stamp = float(header.strip().removeprefix("t="))
+    except ValueError:
+        return None
+    if stamp != stamp or stamp <= 0:  # NaN or nonsense
+        return None
+    # nginx's $msec is seconds with a fraction; others send whole milliseconds or microseconds.
+    seconds = stamp / 1e6 if stamp > 1e14 else stamp / 1e3 if stamp > 1e11 else stamp
+    return max((now - seconds) * 1000, 0.0)
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:

@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         help="PostgreSQL's built-in settings instead",
     )  # fmt: skip
     up.add_argument("--pg-fast", action="store_true", help="fsync off: throwaway data only")
-    up.add_argument("--nginx-workers", type=int, default=1)
+    up.add_argument(
+        "--nginx-workers", default="auto", help="nginx worker_processes: auto (one per core) or N"
+    )
     up.add_argument("--log-level", default="INFO")
     up.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE",

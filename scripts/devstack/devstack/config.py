@@ -29,7 +29,9 @@ class StackConfig:
     # compose's tuned settings (db/postgresql.conf); the stack's own address settings win.
     pg_conf: str | None = field(default_factory=lambda: existing(TUNED_PG_CONF))
     pg_fast: bool = False  # fsync off: for throwaway benchmark data only
-    nginx_workers: int = 1
+    # nginx's worker_processes: `auto` is one per core, as a deployment runs it; a number for
+    # experiments. One worker holds at most worker_connections (nginx/native-main.conf.template).
+    nginx_workers: int | str = "auto"
 
     @classmethod
     def from_state(cls, saved: dict[str, Any]) -> StackConfig:
@@ -42,6 +44,8 @@ class StackConfig:
             raise StackError(f"db must be postgres or sqlite, not {self.db!r}")
         if not 1 <= self.nodes <= 32 or not 1 <= self.workers <= 64:
             raise StackError("nodes must be 1-32 and workers 1-64")
+        if self.nginx_workers != "auto" and not 1 <= int(self.nginx_workers) <= 64:
+            raise StackError(f"nginx_workers must be auto or 1-64, not {self.nginx_workers!r}")
 
     def pool_max(self) -> int:
         return int(self.env.get("DB_POOL_MAX") or self.threads or 4)

@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +19,28 @@ from devstack.ports import http_get
 from devstack.procs import Proc, StackError, run, send, tail, wait_for
 
 UPSTREAM_PARAMS = "max_fails=3 fail_timeout=10s"  # the same passive health check as compose
+# nginx's `listen ... backlog=` (nginx/templates) and the kernel's cap on every listen backlog.
+BACKLOG = 4096
+SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+
+
+def ensure_somaxconn(wanted: int = BACKLOG, path: Path = SOMAXCONN) -> str | None:
+    """Raise the kernel's listen-backlog cap to `wanted` when it is lower and we may (root);
+    return a line saying what was done or what is missing, None when it was already enough."""
+    try:
+        current = int(path.read_text())
+    except (OSError, ValueError):
+        return None  # not Linux, or not visible here: nothing to check
+    if current >= wanted:
+        return None
+    try:
+        path.write_text(str(wanted))
+    except OSError:
+        return (
+            f"net.core.somaxconn is {current}: listen backlogs are cut to it; "
+            f"as root: sysctl -w net.core.somaxconn={wanted}"
+        )
+    return f"raised net.core.somaxconn from {current} to {wanted} (listen backlogs)"
 
 
 def load_render() -> ModuleType:
@@ -52,7 +75,7 @@ class Nginx:
         upstreams: Sequence[str],
         https_port: int | None = None,
         tls_dir: str | None = None,
-        workers: int = 1,
+        workers: int | str = "auto",
     ) -> None:
         self.folder = folder
         self.port = port
@@ -108,6 +131,9 @@ class Nginx:
         run([*self.command(), "-t", "-q"], "nginx -t")
 
     def start(self) -> None:
+        said = ensure_somaxconn()
+        if said:
+            print(f"devstack: {said}", file=sys.stderr)
         self.render()
         self.check()
         # stdout is the JSON access log (access_log /dev/stdout), stderr the early errors.

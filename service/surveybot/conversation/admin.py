@@ -147,7 +147,14 @@ def pending(ctx: Context, command: Command) -> Reply:
     if found.after is not None and page + 1 < MAX_PAGE:
         ctx.next_page = {"more": f"미응답 {number}", "page": page + 1, "after": list(found.after)}
         reply.quick(f"다음 ({page + 2}쪽)", "다음", ctx.next_page)
+    _offer_reminder(ctx, reply, survey, bool(people))
     return reply.quick(f"결과 {number}").quick("설문관리")
+
+
+def _offer_reminder(ctx: Context, reply: Reply, survey: Survey, anyone: bool) -> None:
+    """Chase the people listed through Kakao rather than by hand (issue 10)."""
+    if anyone and ctx.settings.reminders_enabled and survey.is_open(ctx.now):
+        reply.quick(f"알림 {survey.id}")
 
 
 def close(ctx: Context, command: Command) -> Reply:

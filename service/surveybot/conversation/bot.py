@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from surveybot.conversation import admin, answering, creating, member, people
+from surveybot.conversation import admin, answering, creating, member, people, reminding
 from surveybot.conversation.commands import Command, control_word, parse_command
 from surveybot.conversation.context import MAX_PAGE, Context, Handler, Settings
 from surveybot.conversation.replies import Refused
@@ -38,6 +38,9 @@ ADMINS: dict[str, Handler] = {
     "revoke": admin.revoke,
     "roster": admin.roster,
     "release": admin.release,
+    "remind": reminding.remind,
+    "confirm_remind": reminding.confirm,
+    "remind_status": reminding.status,
     "preview": creating.show_preview,  # reached by paging a long preview
 }
 FlowHandler = Callable[[Context, Command | None], Reply | None]
@@ -58,6 +61,9 @@ class Bot:
         self._now = now
 
     def handle(self, request: SkillRequest) -> Reply:
+        if request.event is not None:
+            # Kakao runs the reminder block: no conversation, and nothing shown unless wanted.
+            return reminding.deliver(self._store, request.user_key, request.event, self._now())
         reply = self._answer(request)
         if not reply.quick_replies:
             # Every reply leaves a way on: with a single fallback block, a dead end is a dead bot.

@@ -24,6 +24,8 @@ class Settings:
     session_ttl_seconds: int = 1800
     admin_code_tries_per_hour: int = 5
     admin_code_tries_per_hour_total: int = 20  # wrong codes per hour for the whole bot
+    # KAKAO_REST_API_KEY and KAKAO_BOT_ID are set (Config.reminders_enabled): reminders are queued.
+    reminders_enabled: bool = False
 
 
 @dataclass(slots=True)
@@ -89,13 +91,13 @@ class Context:
         self.store.clear_session(self.user_key)
         self.state, self.version = {}, None
 
-    def ask_confirmation(self, action: str, survey: Survey) -> bool:
+    def ask_confirmation(self, action: str, survey: Survey, **details: Any) -> bool:
         """Remember that `action` on `survey` awaits its 확인 command (삭제확인, 취소확인).
 
         A confirmation command is honoured only while this is pending, so a typed or forged
-        삭제확인 without the question first does nothing.
+        삭제확인 without the question first does nothing. `details` are kept with it.
         """
-        pending = {"action": action, "survey": survey.id, "anonymous": survey.anonymous}
+        pending = {**details, "action": action, "survey": survey.id, "anonymous": survey.anonymous}
         return self.save_state({**self.state, "confirm": pending})
 
     def pending_confirmation(self, action: str, survey_id: int) -> dict[str, Any] | None:

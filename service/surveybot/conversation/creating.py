@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ from surveybot.conversation.survey_text import (
     SurveyTextError,
     check_description,
     check_title,
+    offset_label,
+    parse_alerts,
     parse_deadline,
     parse_question,
     parse_survey_text,
@@ -28,7 +31,7 @@ from surveybot.kakao.reply import Reply
 from surveybot.korean import quoted
 
 FLOW = "create"
-STAGES = ("title", "description", "questions", "deadline", "anonymous", "preview")
+STAGES = ("title", "description", "questions", "deadline", "anonymous", "alerts", "preview")
 YES = {"예", "네", "yes", "y", "익명", "anonymous"}
 NO = {"아니오", "아니요", "no", "n", "실명"}
 
@@ -48,6 +51,7 @@ WORDS = {
     "questions": "('완료' 질문 끝 · '이전' 마지막 질문 지우기 · '그만' 만들기 취소)",
     "deadline": "('건너뛰기' 마감 없이 · '이전' 되돌리기 · '그만' 만들기 취소)",
     "anonymous": "('예' · '아니오' · '이전' 되돌리기 · '그만' 만들기 취소)",
+    "alerts": "('건너뛰기' 알림 없이 · '이전' 되돌리기 · '그만' 만들기 취소)",
 }
 
 PROMPTS = {
@@ -58,6 +62,9 @@ PROMPTS = {
     "질문을 다 넣었으면 '완료'.",
     "deadline": "마감 일시를 'YYYY-MM-DD HH:MM' (한국 시간)으로 보내 주세요. 없으면 '건너뛰기'.",
     "anonymous": "익명 설문으로 할까요? 익명이면 누가 무엇을 답했는지 관리자도 볼 수 없습니다.",
+    "alerts": "카카오톡 알림을 보낼까요? (1건에 약 15원)\n• 마감 전, 응답하지 않은 사람에게: "
+    "'24시간 전, 2시간 전'\n• 게시할 때 모두에게: '공지'\n둘 다: '공지, 24시간 전'. "
+    "보내지 않으려면 '건너뛰기'.",
 }
 
 
@@ -141,7 +148,17 @@ def _anonymous(ctx: Context, text: str, word: str | None) -> Reply:
     answer = normalise(text)
     if answer not in YES | NO:
         return _prompt("anonymous", "'예' 또는 '아니오'로 답해 주세요.\n\n")
-    return _next(ctx, "preview", anonymous=answer in YES)
+    stage = "alerts" if ctx.settings.reminders_enabled else "preview"
+    return _next(ctx, stage, anonymous=answer in YES)
+
+
+def _alerts(ctx: Context, text: str, word: str | None) -> Reply:
+    if word == "skip":
+        return _next(ctx, "preview", notice=False, reminders=[])
+    notice, minutes = parse_alerts(text)
+    if minutes and not ctx.state["draft"].get("deadline"):
+        raise SurveyTextError("마감이 없어 마감 전 알림은 보낼 수 없습니다. '공지' 또는 '건너뛰기'.")
+    return _next(ctx, "preview", notice=notice, reminders=list(minutes))
 
 
 _STAGE_HANDLERS: dict[str, Callable[[Context, str, str | None], Reply]] = {
@@ -150,6 +167,7 @@ _STAGE_HANDLERS: dict[str, Callable[[Context, str, str | None], Reply]] = {
     "questions": _question,
     "deadline": _deadline,
     "anonymous": _anonymous,
+    "alerts": _alerts,
 }
 
 
@@ -165,6 +183,8 @@ def _next(ctx: Context, stage: str, preface: str = "", **changes: Any) -> Reply:
 
 def _go_back(ctx: Context, stage: str) -> Reply:
     index = max(STAGES.index(stage) - 1, 0)
+    if STAGES[index] == "alerts" and not ctx.settings.reminders_enabled:
+        index -= 1  # a step this bot does not ask
     draft = dict(ctx.state["draft"])
     if stage == "questions" and draft.get("questions"):
         draft["questions"] = draft["questions"][:-1]  # 이전 while adding questions drops the last
@@ -182,6 +202,8 @@ def _prompt(stage: str, preface: str) -> Reply:
         reply.quick("완료")
     if stage == "anonymous":
         reply.quick("예 (익명)", "예").quick("아니오")
+    if stage == "alerts":
+        reply.quick("건너뛰기").quick("공지").quick("공지, 24시간 전")
     return reply.quick("이전").quick("그만")
 
 
@@ -190,6 +212,9 @@ def _at_preview(ctx: Context, word: str | None, command: Command | None) -> Repl
     if word != "confirm":
         general = command is not None and word is None and command.name != "preview"
         return None if general else _preview(ctx, draft)
+    alerts = _alerts_text(ctx, draft)
+    if not ctx.settings.reminders_enabled:
+        draft = replace(draft, reminders=(), notice=False)  # nothing is queued without Kakao
     survey = ctx.store.create_survey(draft, ctx.registered.id, str(ctx.state["key"]), ctx.now)
     ctx.clear_state()
     return (
@@ -197,6 +222,7 @@ def _at_preview(ctx: Context, word: str | None, command: Command | None) -> Repl
         .text(
             f"설문 {survey.id} {quoted(survey.title, '을/를')} 게시했습니다. "
             f"회원은 {quoted(f'참여 {survey.id}', '으로/로')} 응답합니다."
+            + (f"\n알림: {alerts}" if alerts else "")
         )
         .quick(f"결과 {survey.id}")
         .quick(f"미응답 {survey.id}")
@@ -218,8 +244,11 @@ def _preview(ctx: Context, draft: SurveyDraft) -> Reply:
         f"설명: {draft.description or '-'}",
         f"마감: {kst(draft.deadline, with_year=True)}",
         f"익명: {'예' if draft.anonymous else '아니오'}",
-        "",
     ]
+    alerts = _alerts_text(ctx, draft)
+    if alerts or ctx.settings.reminders_enabled:
+        lines.append(f"알림: {alerts or '없음'}")
+    lines.append("")
     kinds = {QuestionKind.SINGLE: "하나 선택", QuestionKind.MULTI: "복수 선택"}
     for index, question in enumerate(draft.questions, start=1):
         kind = kinds.get(question.kind, "자유 응답")
@@ -230,6 +259,16 @@ def _preview(ctx: Context, draft: SurveyDraft) -> Reply:
     return reply.quick("확인").quick("그만")
 
 
+def _alerts_text(ctx: Context, draft: SurveyDraft) -> str:
+    """The reminders the draft asks for, as the admin reads them ('' for none)."""
+    parts = (["게시할 때 공지"] if draft.notice else []) + [
+        f"마감 {offset_label(minutes)}" for minutes in draft.reminders
+    ]
+    if parts and not ctx.settings.reminders_enabled:
+        return f"{', '.join(parts)} — 알림이 설정되지 않아 보내지 않습니다 (켜는 방법: '알림 <번호>')"
+    return ", ".join(parts)
+
+
 def draft_to_json(draft: SurveyDraft) -> dict[str, Any]:
     return {
         "title": draft.title,
@@ -237,6 +276,8 @@ def draft_to_json(draft: SurveyDraft) -> dict[str, Any]:
         "questions": [question.to_json() for question in draft.questions],
         "deadline": draft.deadline.isoformat() if draft.deadline else None,
         "anonymous": draft.anonymous,
+        "reminders": list(draft.reminders),
+        "notice": draft.notice,
     }
 
 
@@ -248,4 +289,6 @@ def draft_from_json(data: dict[str, Any]) -> SurveyDraft:
         questions=tuple(Question.from_json(q) for q in data.get("questions", [])),
         deadline=datetime.fromisoformat(deadline) if deadline else None,
         anonymous=bool(data.get("anonymous", False)),
+        reminders=tuple(m for m in data.get("reminders") or [] if type(m) is int),
+        notice=bool(data.get("notice", False)),
     )

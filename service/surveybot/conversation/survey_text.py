@@ -24,6 +24,7 @@ from surveybot.domain import (
     QuestionKind,
     SurveyDraft,
 )
+from surveybot.korean import quoted
 
 
 class SurveyTextError(ValueError):
@@ -39,10 +40,18 @@ class SurveyTextError(ValueError):
 
 
 _QUESTION = re.compile(r"^(?:q|질문)\s*\d*\s*[.):]?\s+(.*)$", re.IGNORECASE)
-_KEYWORD = re.compile(r"^(설명|desc|마감|due)(?:\s+(.*))?$", re.IGNORECASE)
+_KEYWORD = re.compile(r"^(설명|desc|마감|due|알림|remind)(?:\s+(.*))?$", re.IGNORECASE)
 _MULTI = re.compile(r"\((?:복수|multi)\)", re.IGNORECASE)
 _DATE = re.compile(r"^(\d{4})[-./](\d{1,2})[-./](\d{1,2})\.?(?:\s+(\d{1,2}):(\d{2}))?$")
 _ANONYMOUS = {"익명", "anonymous"}
+_NOTICE = {"공지", "notice"}
+# "24시간 전", "2 hours before", "30분", "1d": a time before the deadline.
+_OFFSET = re.compile(
+    r"^(\d{1,4})\s*(일|days?|d|시간|hours?|h|분|minutes?|mins?|m)\s*(?:전|before)?$", re.IGNORECASE
+)
+_UNIT_MINUTES = {"일": 1440, "d": 1440, "시간": 60, "h": 60, "분": 1, "m": 1}
+REMINDERS_MAX = 3
+REMINDER_MINUTES = (10, 30 * 1440)  # from 10 minutes to 30 days before the deadline
 
 
 def parse_survey_text(title: str, lines: list[str], now: datetime) -> SurveyDraft:
@@ -59,6 +68,8 @@ def parse_survey_text(title: str, lines: list[str], now: datetime) -> SurveyDraf
             continue
         if line.casefold() in _ANONYMOUS:
             draft = replace(draft, anonymous=True)
+        elif line.casefold() in _NOTICE:
+            draft = replace(draft, notice=True)
         elif (match := _QUESTION.match(line)) is not None:
             questions.append(parse_question(match.group(1), line=number))
         elif (match := _KEYWORD.match(line)) is not None:
@@ -66,7 +77,7 @@ def parse_survey_text(title: str, lines: list[str], now: datetime) -> SurveyDraf
         else:
             raise SurveyTextError(
                 "이해할 수 없는 줄입니다. 'Q 질문 / 보기1, 보기2', '설명 ...', "
-                "'마감 YYYY-MM-DD HH:MM', '익명' 중 하나로 써 주세요.",
+                "'마감 YYYY-MM-DD HH:MM', '익명', '알림 24시간 전', '공지' 중 하나로 써 주세요.",
                 number,
             )
     if not questions:
@@ -75,6 +86,8 @@ def parse_survey_text(title: str, lines: list[str], now: datetime) -> SurveyDraf
         )
     if len(questions) > QUESTIONS_MAX:
         raise SurveyTextError(f"질문은 {QUESTIONS_MAX}개까지입니다 ({len(questions)}개).")
+    if draft.reminders and draft.deadline is None:
+        raise SurveyTextError(NEEDS_DEADLINE)
     return replace(draft, questions=tuple(questions))
 
 
@@ -89,6 +102,9 @@ def _apply_keyword(
 ) -> SurveyDraft:
     if keyword.casefold() in {"설명", "desc"}:
         return replace(draft, description=check_description(value, line))
+    if keyword.casefold() in {"알림", "remind"}:
+        notice, minutes = parse_alerts(value, line)
+        return replace(draft, notice=draft.notice or notice, reminders=minutes)
     return replace(draft, deadline=parse_deadline(value, now, line))
 
 
@@ -162,3 +178,44 @@ def parse_deadline(text: str, now: datetime, line: int = 0) -> datetime:
     if deadline <= now:
         raise SurveyTextError("마감 시각이 이미 지났습니다.", line)
     return deadline
+
+
+NEEDS_DEADLINE = "마감 전 알림에는 마감이 필요합니다. '마감 YYYY-MM-DD HH:MM' 줄을 넣어 주세요."
+
+
+def parse_alerts(text: str, line: int = 0) -> tuple[bool, tuple[int, ...]]:
+    """`공지, 24시간 전, 2시간 전`: (notice, minutes before the deadline, latest first)."""
+    notice = False
+    minutes: set[int] = set()
+    for part in re.split(r"[,，]", text):
+        piece = " ".join(part.split())
+        if not piece:
+            continue
+        if piece.casefold() in _NOTICE:
+            notice = True
+            continue
+        match = _OFFSET.match(piece)
+        if match is None:
+            raise SurveyTextError(
+                f"알림 시각 {quoted(piece, '을/를')} 알 수 없습니다. '24시간 전, 30분 전, 2일 전' "
+                "처럼 써 주세요.",
+                line,
+            )
+        unit = match.group(2).casefold()
+        value = int(match.group(1)) * next(v for k, v in _UNIT_MINUTES.items() if unit.startswith(k))
+        low, high = REMINDER_MINUTES
+        if not low <= value <= high:
+            raise SurveyTextError("알림은 마감 10분 전부터 30일 전 사이로 정해 주세요.", line)
+        minutes.add(value)
+    if len(minutes) > REMINDERS_MAX:
+        raise SurveyTextError(f"마감 전 알림은 {REMINDERS_MAX}번까지입니다.", line)
+    return notice, tuple(sorted(minutes, reverse=True))
+
+
+def offset_label(minutes: int) -> str:
+    """Minutes before the deadline as people say it: 2일 전, 24시간 전, 90분 전."""
+    if minutes % 1440 == 0 and minutes >= 2 * 1440:
+        return f"{minutes // 1440}일 전"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}시간 전"
+    return f"{minutes}분 전"

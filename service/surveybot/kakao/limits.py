@@ -160,8 +160,11 @@ def _template(out: _Problems, template: dict[Any, Any]) -> None:
         _action(out, entry, f"template.quickReplies[{index}]", QUICK_ACTIONS)
 
 
-def validate_reply(payload: object) -> list[str]:
-    """The limits `payload` breaks, as short messages; [] when Kakao will show it."""
+def validate_reply(payload: object, encoded: bytes | None = None) -> list[str]:
+    """The limits `payload` breaks, as short messages; [] when Kakao will show it.
+
+    `encoded` is the payload as JSON when the caller has it already (the size limit is on it).
+    """
     if not isinstance(payload, dict):
         return ["reply: must be an object"]
     out: _Problems = []
@@ -173,7 +176,7 @@ def validate_reply(payload: object) -> list[str]:
     else:
         out.append("template: must be an object")
     try:
-        size = len(msgspec.json.encode(payload))
+        size = len(encoded if encoded is not None else msgspec.json.encode(payload))
     except (TypeError, ValueError, OverflowError, RecursionError):
         return [*out, "reply: not JSON-serialisable"]
     if size > BUBBLE_MAX_BYTES:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from surveybot.kakao.limits import (
     BUTTONS_MAX,
     CARD_TITLE_MAX,
@@ -27,12 +29,17 @@ from surveybot.kakao.limits import (
 )
 from surveybot.kakao.pages import PAGE_LIMIT, paginate
 
-__all__ = ["APOLOGY", "PAGE_LIMIT", "Button", "QuickReply", "Reply", "error_reply", "paginate"]
+__all__ = [
+    "APOLOGY", "BUSY", "PAGE_LIMIT", "Button", "QuickReply", "Reply", "busy_reply", "error_reply",
+    "paginate",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 # nginx answers with the same text when no app node is up (nginx/surveybot-locations.conf).
 APOLOGY = "죄송합니다. 잠시 문제가 생겼어요. 조금 뒤에 다시 보내 주세요."
+# The server was overloaded and answered without reading the message: it must be sent again.
+BUSY = "지금 사용자가 많아 잠시 후 다시 보내 주세요. 보내신 메시지는 처리되지 않았어요."
 MENU = "메뉴"
 CHOOSE_BELOW = "아래에서 선택해 주세요."
 TYPE_MENU = "'메뉴'를 입력해 주세요."
@@ -91,13 +98,13 @@ def _card(title: str | None, description: str | None, buttons: Sequence[Button])
     return {"textCard": card}
 
 
-def _quick_replies(items: Sequence[QuickReply]) -> list[Node]:
+def _quick_replies(items: Sequence[QuickReply], copied: bool = True) -> list[Node]:
     """Quick replies deduplicated on (label, text) and capped at 10."""
     nodes: list[Node] = []
     for item in items:
         node: Node = {"label": _label(item.label), "action": "message", "messageText": item.text}
         if item.extra:
-            node["extra"] = copy.deepcopy(item.extra)
+            node["extra"] = copy.deepcopy(item.extra) if copied else item.extra
         if not any(n["label"] == node["label"] and n["messageText"] == item.text for n in nodes):
             nodes.append(node)
     if len(nodes) > QUICK_REPLIES_MAX:
@@ -153,21 +160,45 @@ class Reply:
 
     def to_dict(self) -> dict[str, Any]:
         """The reply as JSON-ready data within every limit; never raises."""
-        quick = _quick_replies(self._quick)
-        outputs = copy.deepcopy(self._outputs)
-        if not outputs:
-            outputs = [{"simpleText": {"text": CHOOSE_BELOW if quick else TYPE_MENU}}]
-        template: Node = {"outputs": outputs}
-        if quick:
-            template["quickReplies"] = quick
-        payload: Node = {"version": VERSION, "template": template}
+        payload = self._payload(copied=True)
         problems = validate_reply(payload)
         if problems:
             logger.error("reply breaks Kakao's limits: %s", "; ".join(problems))
             return _static_reply(APOLOGY)
         return payload
 
+    def to_json(self) -> bytes:
+        """The reply as the JSON body to send, within every limit; never raises."""
+        # Encoded at once, so nothing is copied, and the size limit is checked on these bytes
+        # rather than on a second encoding: the HTTP path's cheaper twin of to_dict().
+        payload = self._payload(copied=False)
+        try:
+            body = msgspec.json.encode(payload)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            body = None
+        problems = validate_reply(payload, body) if body is not None else ["not JSON"]
+        if body is None or problems:
+            logger.error("reply breaks Kakao's limits: %s", "; ".join(problems))
+            return msgspec.json.encode(_static_reply(APOLOGY))
+        return body
+
+    def _payload(self, copied: bool) -> Node:
+        quick = _quick_replies(self._quick, copied)
+        outputs = copy.deepcopy(self._outputs) if copied else list(self._outputs)
+        if not outputs:
+            outputs = [{"simpleText": {"text": CHOOSE_BELOW if quick else TYPE_MENU}}]
+        template: Node = {"outputs": outputs}
+        if quick:
+            template["quickReplies"] = quick
+        return {"version": VERSION, "template": template}
+
 
 def error_reply() -> dict[str, Any]:
     """The friendly apology, with a "메뉴" quick reply."""
     return _static_reply(APOLOGY)
+
+
+def busy_reply() -> dict[str, Any]:
+    """The answer to a request the server was too busy to start in time (shed before the bot)."""
+    # No quick reply: while a free-text question is open, a tapped "메뉴" would be the answer.
+    return {"version": VERSION, "template": {"outputs": [{"simpleText": {"text": BUSY}}]}}

@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from surveybot.reminders.model import EVENT_MARK
+
 USER_KEY_MAX = 200
 # Kakao's clientExtra is flat; deeper nesting is not Kakao and is dropped like any odd hint.
 EXTRA_DEPTH_MAX = 16
@@ -41,12 +43,24 @@ class BadRequest(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class EventCall:
+    """Kakao ran the reminder block for this person, because our notifier asked it to.
+
+    An id that is missing or malformed is 0, which names no reminder: the bot then shows nothing.
+    """
+
+    reminder_id: int
+    survey_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class SkillRequest:
     """What one skill call tells the bot."""
 
     user_key: str
     utterance: str
     client_extra: dict[str, Any]
+    event: EventCall | None = None  # only for a reminder sent through the Event API
 
 
 # Every field is optional and unknown keys (lang, snake_case duplicates, ...) are ignored.
@@ -57,16 +71,27 @@ class _User(msgspec.Struct):
 class _UserRequest(msgspec.Struct):
     user: _User | None = None
     utterance: str | None = None
+    params: msgspec.Raw = msgspec.Raw()  # read on its own by _event()
+    event: msgspec.Raw = msgspec.Raw()
 
 
 class _Payload(msgspec.Struct):
     userRequest: _UserRequest | None = None  # Kakao's camelCase key
-    action: msgspec.Raw = msgspec.Raw()  # decoded on its own by _client_extra()
+    action: msgspec.Raw = msgspec.Raw()  # decoded on its own by _client_extra() and _event()
+    event: msgspec.Raw = msgspec.Raw()
 
 
 class _Action(msgspec.Struct):
     clientExtra: dict[str, Any] | None = None  # Kakao's camelCase key
     client_extra: dict[str, Any] | None = None
+
+
+class _Params(msgspec.Struct):
+    params: dict[str, Any] | None = None
+
+
+class _Event(msgspec.Struct):
+    data: dict[str, Any] | None = None
 
 
 _PAYLOAD = msgspec.json.Decoder(_Payload)
@@ -148,6 +173,46 @@ def _clean_json(value: Any, depth: int) -> Any:
     return value
 
 
+def _event(payload: _Payload, user_request: _UserRequest) -> EventCall | None:
+    """Our reminder's marks, wherever the call carries them; None for every other request.
+
+    The notifier puts {"surveybot": "reminder", "reminder": id, "survey": id} in the Event API
+    call's `data` and `params`. Kakao hands them to the skill, as userRequest.params by the
+    reference, but where exactly is unconfirmed, so each place they may appear is read. Only
+    Kakao can set them (a typed message cannot), and they only choose what this person sees.
+    """
+    places: list[dict[str, Any] | None] = [_decoded(user_request.params, dict[str, Any])]
+    for raw, kind in ((payload.action, _Params), (user_request.event, _Event),
+                      (payload.event, _Event)):  # fmt: skip
+        found = _decoded(raw, kind)
+        places.append(getattr(found, "params", None) or getattr(found, "data", None))
+    for place in places:
+        if isinstance(place, dict) and place.get("surveybot") == EVENT_MARK:
+            return EventCall(_id(place.get("reminder")), _id(place.get("survey")))
+    return None
+
+
+def _decoded(raw: msgspec.Raw, kind: Any) -> Any:
+    # Nearly every request is typed text: skip decoding what cannot hold the mark.
+    if not raw or b'"surveybot"' not in bytes(raw):
+        return None
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return None
+
+
+def _id(value: object) -> int:
+    """A positive id from a JSON number or a string of digits (params are strings), else 0."""
+    if type(value) is int:
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 18:
+        number = int(value)
+    else:
+        return 0
+    return number if 0 < number < 2**63 else 0
+
+
 def decode_request(body: bytes | str) -> SkillRequest:
     """Decode a skill request body; raises BadRequest(400) when it cannot be answered."""
     payload = _parse(body)
@@ -156,4 +221,5 @@ def decode_request(body: bytes | str) -> SkillRequest:
         user_key=_user_key(payload),
         utterance=clean_text(user_request.utterance or ""),
         client_extra=_client_extra(payload.action),
+        event=_event(payload, user_request),
     )

@@ -29,6 +29,7 @@ from surveybot.domain import (
     SurveyListing,
     User,
 )
+from surveybot.store.outbox_base import Reminders
 
 
 class StoreUnavailable(Exception):
@@ -99,7 +100,7 @@ class RosterImportResult:
     updated: int
 
 
-class Store(Protocol):
+class Store(Reminders, Protocol):
     """What the bot needs from a database. Times are aware datetimes in UTC."""
 
     def migrate(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""Reminders through Kakao's Event API: the data, the Event API client and the notifier."""
