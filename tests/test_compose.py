@@ -32,8 +32,10 @@ SECRETS = {
     "PUBLIC_BASE_URL": "https://bot.example.com",
 }
 PROFILES = [(), ("multi",), ("loadtest",), ("multi", "loadtest")]
-# Services that run once and exit; everything else runs for good and needs a healthcheck.
+# Services that run once and exit; everything else runs for good and needs a healthcheck, except
+# the notifier: it offers no cheap probe (compose.yaml says why) and must turn off the image's.
 ONE_SHOT = {"migrate"}
+NO_HEALTHCHECK = {"notifier"}
 
 
 def docker_compose() -> str:
@@ -174,7 +176,11 @@ def test_long_running_services_have_healthchecks_and_conditions(
 ) -> None:
     services = configs[("multi", "loadtest")]["services"]
     for name, service in services.items():
-        if name not in ONE_SHOT:
+        if name in NO_HEALTHCHECK:
+            # Compose v2 prints `disable: true`, docker-compose 1.29 `test: [NONE]`.
+            check = service.get("healthcheck", {})
+            assert check.get("disable") is True or check.get("test") == ["NONE"], (name, check)
+        elif name not in ONE_SHOT:
             assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         for dependency, rule in service.get("depends_on", {}).items():
             expected = "service_completed_successfully" if dependency in ONE_SHOT else (
@@ -228,6 +234,31 @@ def test_the_app_gets_every_setting_of_env_example_it_reads(
         assert "${" + name in (ROOT / "compose.yaml").read_text(), name
 
 
+@pytest.mark.parametrize("profiles", PROFILES, ids=lambda p: "+".join(p) or "default")
+def test_one_notifier_runs_beside_the_app_with_every_reminder_setting(
+    configs: dict[tuple[str, ...], dict[str, Any]], profiles: tuple[str, ...]
+) -> None:
+    services = enabled(configs[profiles], profiles)
+    notifier, app = services["notifier"], services["app"]
+    assert notifier["command"] == ["surveybot", "notifier"] and replicas(notifier) == 1
+    assert notifier["image"] == app["image"] and notifier["restart"] == app["restart"]
+    assert notifier["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+    assert not notifier.get("ports")
+    example = (ROOT / ".env.example").read_text()
+    # Commented or not: reminders are off until someone sets the key and the bot id.
+    reminder_settings = set(re.findall(r"^#?((?:KAKAO|REMINDER)_[A-Z_]+)=", example, re.M))
+    assert {"KAKAO_REST_API_KEY", "KAKAO_BOT_ID", "REMINDER_RATE_PER_SECOND"} <= reminder_settings
+    for name in reminder_settings | {"DATABASE_URL", "SURVEYBOT_ENV", "LOG_FORMAT"}:
+        # The app needs to know whether reminders are on, and checks the settings the same way.
+        assert notifier["environment"][name] == app["environment"][name], name
+    assert notifier["environment"]["KAKAO_REST_API_KEY"] == ""  # unset: off, and it idles
+    # It answers no skill call (no SKILL_SECRET) and signs nothing (no SECRET_KEY).
+    assert not {"SECRET_KEY", "SKILL_SECRET"} & notifier["environment"].keys()
+
+
 def test_nginx_gets_every_template_variable_and_its_files(
     configs: dict[tuple[str, ...], dict[str, Any]],
 ) -> None:
@@ -235,7 +266,8 @@ def test_nginx_gets_every_template_variable_and_its_files(
     environment = nginx["environment"]
     # The image leaves an undefined ${VAR} in place: each one must be defined.
     templates = [*(ROOT / "nginx" / "templates").glob("*.template"),
-                 ROOT / "nginx" / "surveybot-https.conf.template"]  # fmt: skip
+                 ROOT / "nginx" / "surveybot-https.conf.template",
+                 ROOT / "nginx" / "main.conf.template"]  # fmt: skip
     used = {m for t in templates for m in re.findall(r"\$\{(SURVEYBOT_\w+)\}", t.read_text())}
     assert used and used <= environment.keys()
     assert environment["NGINX_ENVSUBST_FILTER"] == "SURVEYBOT_"
@@ -245,9 +277,18 @@ def test_nginx_gets_every_template_variable_and_its_files(
         source = volume.split(":")[0]
         if source.startswith(str(ROOT / "nginx")):
             assert Path(source).exists(), source
-    mounted = {volume.split(":")[1] for volume in nginx["volumes"]}
+    mounted = {volume.split(":")[1]: volume.split(":")[0] for volume in nginx["volumes"]}
     assert "/etc/nginx/conf.d/default.conf" in mounted
     assert environment["SURVEYBOT_TLS_DIR"] in mounted
+    # The native stack's main configuration (4096 connections per worker, not the image's 1024),
+    # rendered over the image's nginx.conf by the hook at its default paths.
+    assert mounted["/etc/nginx/surveybot-main.conf.template"] == str(
+        ROOT / "nginx" / "main.conf.template"
+    )
+    hook = ROOT / "nginx" / "35-surveybot-main.sh"
+    assert mounted["/docker-entrypoint.d/35-surveybot-main.sh"] == str(hook)
+    assert "/etc/nginx/surveybot-main.conf.template" in hook.read_text()
+    assert environment["SURVEYBOT_NGINX_ERROR_LOG"] == "stderr"  # docker's log
 
 
 def test_resolve_can_be_turned_off_for_an_older_nginx(
@@ -282,9 +323,10 @@ def test_postgres_uses_the_tuned_settings_within_the_connection_budget(
         replicas(s) * int(s["environment"]["WORKERS"]) * int(s["environment"]["DB_POOL_MAX"])
         for s in nodes.values()
     )
+    notifier = 2  # its pool (surveybot.reminders.process)
     jobs = 3  # migrate, scripts/backup, one admin command or psql
     reserved = int(settings["superuser_reserved_connections"])
-    assert app + jobs + reserved <= int(settings["max_connections"])
+    assert app + notifier + jobs + reserved <= int(settings["max_connections"])
 
 
 def test_dockerfile_installs_dependencies_before_the_code_and_runs_unprivileged() -> None:

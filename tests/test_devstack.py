@@ -1,14 +1,21 @@
 """devstack's own contracts that the stack tests do not show: the one list of the app's settings,
-and state files written by an older devstack."""
+state files written by an older devstack, and what the stack's notifier is started with."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from devstack.config import StackConfig
+import pytest
+
+from devstack import stack as stack_module
+from devstack.config import Ports, StackConfig
 from devstack.nginx import ensure_somaxconn
+from devstack.procs import Proc
 from devstack.settings import APP_SETTINGS, app_env, is_app_setting
+from devstack.stack import STATE_FILE, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "service" / "surveybot").rglob("*.py"))
@@ -60,6 +67,40 @@ def test_a_state_file_from_an_older_devstack_still_loads() -> None:
     saved = {"nodes": 3, "workers": 1, "gunicorn_config": "python:surveybot.gunicorn_conf"}
     config = StackConfig.from_state(saved)
     assert (config.nodes, config.workers, config.db) == (3, 1, "postgres")
+
+
+def test_the_notifier_gets_the_stacks_database_and_settings_and_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[list[str], Path, dict[str, str], Path | None]] = []
+
+    def spawn(
+        command: Sequence[str], log: Path, env: Mapping[str, str], cwd: Path | None = None
+    ) -> Proc:
+        started.append((list(command), log, dict(env), cwd))
+        return Proc(pid=4242, start=7)
+
+    monkeypatch.setattr(stack_module.Proc, "spawn", spawn)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://elsewhere")  # the caller's: not passed on
+    kakao = {"KAKAO_REST_API_KEY": "fake-rest-api-key", "KAKAO_BOT_ID": "fake-bot"}
+    config = StackConfig(db="sqlite", env=kakao)
+    stack = Stack(tmp_path, config, "stack-secret-key", Ports(nginx=18080, nodes=[18081]))
+    stack.start_notifier()
+    [(command, log, env, cwd)] = started
+    assert command[-2:] == ["surveybot.cli", "notifier"]
+    assert log == tmp_path / "notifier" / "notifier.log" and cwd == log.parent
+    assert env["SQLITE_PATH"] == str(stack.sqlite_path) and "DATABASE_URL" not in env
+    assert env["KAKAO_BOT_ID"] == "fake-bot" and env["SURVEYBOT_ENV"] == "production"
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env  # a node's metrics folder is not its own
+
+    stack._save()  # `scripts/stack down` from another process finds it
+    loaded = Stack.load(tmp_path)
+    assert loaded is not None and loaded.notifier == Proc(pid=4242, start=7)
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    del state["notifier"]  # a stack started by an older devstack
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    older = Stack.load(tmp_path)
+    assert older is not None and older.notifier is None
 
 
 def test_somaxconn_is_raised_only_when_lower_and_allowed(tmp_path: Path) -> None:

@@ -30,29 +30,17 @@ NGINX = REPO / "nginx"
 render = load_render()  # nginx/render.py
 
 COMPOSE_RESOLVER = "resolver 127.0.0.11 valid=10s ipv6=off;"
-# The official image's nginx.conf, with its paths moved into the test's folder.
-IMAGE_MAIN_CONF = """
-worker_processes auto;
-error_log {root}/error.log notice;
-pid {root}/nginx.pid;
-events {{ worker_connections 1024; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    log_format main '$remote_addr - $remote_user [$time_local] "$request" '
-                    '$status $body_bytes_sent "$http_referer" '
-                    '"$http_user_agent" "$http_x_forwarded_for"';
-    access_log {root}/access.log main;
-    sendfile on;
-    keepalive_timeout 65;
-    client_body_temp_path {root}/temp/client_body;
-    proxy_temp_path {root}/temp/proxy;
-    fastcgi_temp_path {root}/temp/fastcgi;
-    uwsgi_temp_path {root}/temp/uwsgi;
-    scgi_temp_path {root}/temp/scgi;
-    include {root}/conf.d/*.conf;
-}}
-"""
+MAIN_TEMPLATE = NGINX / "main.conf.template"  # the outer nginx.conf, compose's and the stack's
+
+
+def _main_variables(root: Path, workers: str = "auto") -> dict[str, str]:
+    """The main template's variables, with compose's paths moved into the test's folder (no
+    `user nginx;`: there may be no such user here)."""
+    return {
+        "SURVEYBOT_NGINX_USER": "", "SURVEYBOT_NGINX_WORKERS": workers,
+        "SURVEYBOT_NGINX_PID": str(root / "nginx.pid"), "SURVEYBOT_NGINX_ERROR_LOG": "stderr",
+        "SURVEYBOT_NGINX_TEMP": str(root / "temp"),
+    }  # fmt: skip
 
 
 def _nginx() -> str:
@@ -90,10 +78,11 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _image_like(root: Path, variables: dict[str, str]) -> Path:
-    """/etc/nginx as the official image lays it out: nginx.conf, surveybot-locations.conf, and
-    conf.d rendered from the templates (render.py standing in for its envsubst step)."""
+    """/etc/nginx as compose lays it out: nginx.conf from the main template, surveybot-locations.conf,
+    and conf.d rendered from the templates (render.py standing in for the image's envsubst steps)."""
     (root / "temp").mkdir(parents=True)
-    (root / "nginx.conf").write_text(IMAGE_MAIN_CONF.format(root=root))
+    main = render.substitute(MAIN_TEMPLATE.read_text(), _main_variables(root))
+    (root / "nginx.conf").write_text(main)
     shutil.copy(NGINX / "surveybot-locations.conf", root)
     render.render(NGINX / "templates", root / "conf.d", variables)
     return root / "nginx.conf"
@@ -137,8 +126,9 @@ def test_native_rendering_passes_nginx_t(tmp_path: Path, certificate: Path, tls:
         "SURVEYBOT_HTTP_PORT": "127.0.0.1:18080", "SURVEYBOT_HTTPS_PORT": "127.0.0.1:18443",
         "SURVEYBOT_TLS_DIR": str(certificate) if tls else "",
     })  # fmt: skip
-    main = render.substitute((NGINX / "native-main.conf.template").read_text(), {
-        "SURVEYBOT_NGINX_DIR": str(folder), "SURVEYBOT_NGINX_WORKERS": "1",
+    main = render.substitute(MAIN_TEMPLATE.read_text(), {
+        **_main_variables(folder, workers="1"),
+        "SURVEYBOT_NGINX_ERROR_LOG": str(folder / "error.log"),
     })  # fmt: skip
     (folder / "nginx.conf").write_text(main)
     assert (folder / "conf.d" / render.HTTPS_CONF).exists() == tls
@@ -209,6 +199,23 @@ def test_image_hook_and_envsubst_render_like_render_py(tmp_path: Path, certifica
     hook_env["SURVEYBOT_TLS_DIR"] = str(tmp_path / "nothing")
     run_hook()
     assert not (conf_d / render.HTTPS_CONF).exists()  # certificate gone
+
+
+@pytest.mark.skipif(not shutil.which("envsubst"), reason="envsubst (gettext-base) not installed")
+def test_image_main_hook_renders_the_stacks_main_configuration(tmp_path: Path) -> None:
+    """35-surveybot-main.sh writes over the image's nginx.conf what devstack renders natively."""
+    variables = _main_variables(tmp_path)
+    out = tmp_path / "nginx.conf"
+    out.write_text("events { worker_connections 1024; }")  # the image's own
+    env = {"PATH": os.environ["PATH"], **variables, "SURVEYBOT_MAIN_CONF": str(out),
+           "SURVEYBOT_MAIN_TEMPLATE": str(MAIN_TEMPLATE)}  # fmt: skip
+    hook = subprocess.run(["sh", str(NGINX / "35-surveybot-main.sh")], capture_output=True,
+                          text=True, env=env, timeout=10)  # fmt: skip
+    assert hook.returncode == 0, hook.stderr
+    rendered = out.read_text()
+    assert rendered == render.substitute(MAIN_TEMPLATE.read_text(), variables)
+    assert "worker_connections 4096;" in rendered and "${" not in rendered
+    assert os.access(NGINX / "35-surveybot-main.sh", os.X_OK)  # the image skips it otherwise
 
 
 # --- a running nginx in front of one node --------------------------------------------------------

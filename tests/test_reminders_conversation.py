@@ -11,6 +11,7 @@ import falcon.testing
 import pytest
 
 from devstack.fake_kakao import skill_request
+from support.chat_fixtures import publish
 from support.chat_helper import SURVEY_MESSAGE, Clock, Person, survey_message
 from support.reminder_helpers import (
     ADMIN_CODE,
@@ -21,7 +22,7 @@ from support.reminder_helpers import (
     reminder_client,
     skill_server,
 )
-from support.store_helpers import raw
+from support.store_helpers import count, raw
 from surveybot.domain import RosterEntry
 from surveybot.store.base import Store
 
@@ -52,30 +53,18 @@ def _members(client: falcon.testing.TestClient, *names: str) -> list[Person]:
     return found
 
 
-def _publish(admin: Person, message: str = SURVEY_MESSAGE) -> int:
-    admin.say(message)
-    assert "[미리보기]" in admin.text
-    reply = admin.tap("확인")
-    assert "게시했습니다" in reply
-    return int(reply.split("설문 ")[1].split(" ")[0])
-
-
-def _count(store: Store, table: str) -> int:
-    return int(raw(store, f"SELECT count(*) FROM {table}")[0][0])
-
-
 def test_without_kakao_settings_the_commands_explain_and_queue_nothing(
     store: Store, clock: Clock
 ) -> None:
     client = reminder_client(store, clock, enabled=False)
     boss = _admin(client)
     _members(client, "이회원")
-    number = _publish(boss, SURVEY_MESSAGE + "\n알림 24시간 전\n공지")
+    number = publish(boss, SURVEY_MESSAGE + "\n알림 24시간 전\n공지")
     assert "알림이 설정되지 않아 보내지 않습니다" in boss.text
     for command in (f"알림 {number}", f"알림 {number} 2시간 전"):
         assert "KAKAO_REST_API_KEY" in boss.say(command)
     assert "먼저 '알림 1'로" in boss.say(f"알림확인 {number}")
-    assert [_count(store, t) for t in ("reminders", "reminder_outbox")] == [0, 0]
+    assert [count(store, t) for t in ("reminders", "reminder_outbox")] == [0, 0]
     assert f"알림 {number}" not in boss.say(f"미응답 {number}") and f"알림 {number}" not in boss.commands
 
 
@@ -83,7 +72,7 @@ def test_preview_then_confirm_queues_who_was_shown(store: Store, client: falcon.
     store.import_roster([RosterEntry(n) for n in ("김관리", "이회원", "박회원", "최미등록")])
     boss = _admin(client)
     first, second = _members(client, "이회원", "박회원")
-    number = _publish(boss)
+    number = publish(boss)
     first.say(f"참여 {number}")
     first.tap("1. 참석")
     first.say("1")
@@ -98,7 +87,7 @@ def test_preview_then_confirm_queues_who_was_shown(store: Store, client: falcon.
     assert boss.commands[0] == f"알림확인 {number}"
     assert "2명에게 알림을 보냅니다" in boss.tap("알림 보내기")
     assert "먼저" in boss.say(f"알림확인 {number}")  # used up: a stray one sends nothing more
-    assert _count(store, "reminder_outbox") == 2
+    assert count(store, "reminder_outbox") == 2
     status = boss.say(f"알림현황 {number}")
     assert "알림 #1" in status and "대기 2" in status
     assert "관리자" in second.say(f"알림 {number}")  # members cannot
@@ -107,16 +96,16 @@ def test_preview_then_confirm_queues_who_was_shown(store: Store, client: falcon.
 def test_confirm_without_a_preview_sends_nothing(store: Store, client: falcon.testing.TestClient) -> None:
     boss = _admin(client)
     _members(client, "이회원")
-    number = _publish(boss)
+    number = publish(boss)
     assert "먼저 '알림 1'로" in boss.say(f"알림확인 {number}")
-    assert _count(store, "reminders") == 0
+    assert count(store, "reminders") == 0
 
 
 def test_twenty_concurrent_confirmations_queue_each_person_once(store: Store, clock: Clock) -> None:
     client = reminder_client(store, clock)
     admins = [_admin(client, f"admin-{i}", f"관리자{i:02d}") for i in range(10)]
     members = _members(client, *(f"회원{i:02d}" for i in range(15)))
-    number = _publish(admins[0])
+    number = publish(admins[0])
     for boss in admins:
         assert "받을 사람: 25명" in boss.say(f"알림 {number}")
     # Ten admins, each tapping twice, all at once.
@@ -134,7 +123,7 @@ def test_twenty_concurrent_confirmations_queue_each_person_once(store: Store, cl
     for thread in threads:
         thread.join()
     assert sum("25명에게 알림을 보냅니다" in answer for answer in answers) == 1
-    assert _count(store, "reminders") == 1
+    assert count(store, "reminders") == 1
     keys = [str(r[0]) for r in raw(store, "SELECT user_key FROM reminder_outbox")]
     assert sorted(keys) == sorted([b.key for b in admins] + [m.key for m in members])
     with skill_server(store, clock) as skill, fake_kakao(skill) as kakao:
@@ -185,7 +174,7 @@ def test_guided_creation_asks_for_reminders(store: Store, client: falcon.testing
     boss.say("건너뛰기")
     assert "알림: 없음" in boss.text
     assert "게시했습니다" in boss.tap("확인")
-    assert _count(store, "reminders") == 0
+    assert count(store, "reminders") == 0
 
 
 def test_guided_creation_without_kakao_settings_skips_the_step(store: Store, clock: Clock) -> None:
@@ -198,20 +187,20 @@ def test_guided_creation_without_kakao_settings_skips_the_step(store: Store, clo
 
 def test_automatic_reminders_on_an_existing_survey(store: Store, client: falcon.testing.TestClient) -> None:
     boss = _admin(client)
-    number = _publish(boss)
+    number = publish(boss)
     text = boss.say(f"알림 {number} 24시간 전, 2시간 전")
     assert "예정: 12/9(수) 18:00, 12/10(목) 16:00" in text
     assert "마감 전 알림을 껐습니다" in boss.say(f"알림 {number} 끄기")
-    assert _count(store, "reminders") == 0
+    assert count(store, "reminders") == 0
     assert "게시할 때만" in boss.say(f"알림 {number} 공지")
-    undated = _publish(boss, "설문만들기 점심\nQ 메뉴 / 밥, 면")
+    undated = publish(boss, "설문만들기 점심\nQ 메뉴 / 밥, 면")
     assert "마감이 없어" in boss.say(f"알림 {undated} 2시간 전")
 
 
 def test_the_reminder_block_gets_the_text_or_nothing(store: Store, client: falcon.testing.TestClient) -> None:
     boss = _admin(client)
     (member,) = _members(client, "이회원")
-    number = _publish(boss)
+    number = publish(boss)
     boss.say(f"알림 {number}")
     boss.tap("알림 보내기")
     reminder = str(raw(store, "SELECT id FROM reminders")[0][0])

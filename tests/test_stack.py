@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from devstack.procs import poll
 from devstack.stack import Stack, StackConfig
 from support.stack_fixtures import (
     ADMIN_CODE,
@@ -85,6 +86,7 @@ def test_stack_command_up_status_down(stack_folder: Path) -> None:
     assert up.returncode == 0, up.stdout + up.stderr
     state = json.loads((stack_folder / "stack.json").read_text())
     pids = [state["nginx"]["pid"], *(node["pid"] for node in state["nodes"])]
+    pids.append(state["notifier"]["pid"])  # the reminder sender, on the stack's database
     try:
         url = up.stdout.split("http://", 1)[1].split("/skill", 1)[0]
         assert requests.get(f"http://{url}/readyz", timeout=5).status_code == 200
@@ -95,6 +97,10 @@ def test_stack_command_up_status_down(stack_folder: Path) -> None:
 
         status = _stack("status", "--dir", folder)
         assert status.returncode == 0 and "node1" in status.stdout, status.stdout
+        assert "notifier  pid" in status.stdout, status.stdout
+        # No KAKAO_* settings: it says reminders are off and idles until `down`.
+        log = stack_folder / "notifier" / "notifier.log"
+        assert poll(lambda: "reminders are off" in log.read_text(), 10), log.read_text()
     finally:
         down = _stack("down", "--dir", folder)
     assert down.returncode == 0, down.stdout + down.stderr

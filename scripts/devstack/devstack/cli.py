@@ -99,6 +99,9 @@ def _status(args: argparse.Namespace) -> int:
     for node in info["nodes"]:
         state = f"pid {node['pid']}, workers {node['workers']}" if node["alive"] else "stopped"
         print(f"  node{node['index']}     {node['address']} {state}")
+    notifier = info["notifier"]
+    state = f"pid {notifier['pid']}" if notifier["alive"] else "stopped"
+    print(f"  notifier  {state}, log {notifier['log']}")
     return 0 if stack.running() else 1
 
 

@@ -30,7 +30,7 @@ class StackConfig:
     pg_conf: str | None = field(default_factory=lambda: existing(TUNED_PG_CONF))
     pg_fast: bool = False  # fsync off: for throwaway benchmark data only
     # nginx's worker_processes: `auto` is one per core, as a deployment runs it; a number for
-    # experiments. One worker holds at most worker_connections (nginx/native-main.conf.template).
+    # experiments. One worker holds at most worker_connections (nginx/main.conf.template).
     nginx_workers: int | str = "auto"
 
     @classmethod

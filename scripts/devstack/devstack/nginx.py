@@ -117,14 +117,19 @@ class Nginx:
             "SURVEYBOT_TLS_DIR": self.tls_dir or "",
         }  # fmt: skip
         render.render(NGINX_SRC / "templates", self.folder / "conf.d", variables)
-        main = (NGINX_SRC / "native-main.conf.template").read_text()
+        # The main configuration compose runs too (nginx/35-surveybot-main.sh), with our paths.
+        main = (NGINX_SRC / "main.conf.template").read_text()
         self.conf.write_text(render.substitute(main, {
-            "SURVEYBOT_NGINX_DIR": str(self.folder), "SURVEYBOT_NGINX_USER": nginx_user(),
-            "SURVEYBOT_NGINX_WORKERS": str(self.workers),
+            "SURVEYBOT_NGINX_USER": nginx_user(), "SURVEYBOT_NGINX_WORKERS": str(self.workers),
+            "SURVEYBOT_NGINX_PID": str(self.folder / "nginx.pid"),
+            "SURVEYBOT_NGINX_ERROR_LOG": str(self.error_log),
+            "SURVEYBOT_NGINX_TEMP": str(self.folder / "temp"),
         }))  # fmt: skip
 
     def command(self) -> list[str]:
-        return [binary("nginx"), "-e", "stderr", "-p", f"{self.folder}/", "-c", str(self.conf)]
+        # In the foreground, as the image runs it: its pid is the one the stack records.
+        return [binary("nginx"), "-e", "stderr", "-p", f"{self.folder}/", "-c", str(self.conf),
+                "-g", "daemon off;"]  # fmt: skip
 
     def check(self) -> None:
         """`nginx -t` on the files as they are now (after render, or after adding to conf.d)."""

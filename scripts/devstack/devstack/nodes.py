@@ -32,6 +32,11 @@ def serve_command(
     return command
 
 
+def notifier_command() -> list[str]:
+    """`surveybot notifier`: sends the queued reminders (migrating first); idles when they are off."""
+    return [app_python(), "-m", "surveybot.cli", "notifier"]
+
+
 class Node(Service):
     """A gunicorn master in `folder` (gunicorn.log, its working folder) on host:port; ready when
     /readyz says 200 and, if `workers` is given, that many workers run. `command` replaces

@@ -1,5 +1,6 @@
-"""The deployment's topology on loopback, without Docker: PostgreSQL (or SQLite), N app nodes and
-nginx rendered from the same template as compose. Tests and benchmarks drive it from Python:
+"""The deployment's topology on loopback, without Docker: PostgreSQL (or SQLite), N app nodes, the
+reminder sender and nginx rendered from the same templates as compose. Tests and benchmarks drive
+it from Python:
 
     with Stack.up(StackConfig(nodes=3, workers=2, db="postgres"), folder) as stack:
         stack.url; stack.nodes[0].port; stack.nodes[0].worker_pids(); stack.kill_node(0)
@@ -16,6 +17,7 @@ import contextlib
 import json
 import secrets
 import shutil
+import signal
 import sqlite3
 from dataclasses import asdict
 from pathlib import Path
@@ -24,10 +26,11 @@ from typing import Any
 from devstack.binaries import binary, pg_binary
 from devstack.config import Ports, StackConfig, choose_ports
 from devstack.nginx import Nginx
-from devstack.nodes import Node
+from devstack.nodes import Node, notifier_command
 from devstack.paths import DEFAULT_DIR
 from devstack.postgres import FAST, Cluster, Params
-from devstack.procs import Proc, StackError
+from devstack.procs import Proc, StackError, send
+from devstack.settings import app_env
 
 STATE_FILE = "stack.json"
 DB_NAME = "surveybot"
@@ -57,6 +60,10 @@ class Stack:
             folder / "nginx", ports.nginx, [node.address for node in self.nodes], ports.https,
             config.tls_dir, config.nginx_workers,
         )  # fmt: skip
+        # `surveybot notifier`, as compose runs it beside the nodes: one, on the stack's database.
+        # Without KAKAO_REST_API_KEY and KAKAO_BOT_ID (--env) it says reminders are off and idles.
+        self.notifier_log = folder / "notifier" / "notifier.log"
+        self.notifier: Proc | None = None
 
     # --- facts ---
     @property
@@ -79,13 +86,15 @@ class Stack:
     def nginx_dir(self) -> Path:
         return self.nginx.folder
 
-    def _settings(self, node_folder: Path) -> dict[str, str]:
-        """A node's app settings: production, as compose runs it, on the stack's database."""
+    def _settings(self, node_folder: Path | None) -> dict[str, str]:
+        """A node's app settings (the notifier's without a folder): production, as compose runs
+        it, on the stack's database."""
         settings = {
             "SURVEYBOT_ENV": "production", "SECRET_KEY": self.secret_key,
             "LOG_LEVEL": self.config.log_level, "PUBLIC_BASE_URL": self.url,
-            "PROMETHEUS_MULTIPROC_DIR": str(node_folder / "metrics"),
         }  # fmt: skip
+        if node_folder is not None:
+            settings["PROMETHEUS_MULTIPROC_DIR"] = str(node_folder / "metrics")
         if self.database_url:
             settings["DATABASE_URL"] = self.database_url
         else:
@@ -126,9 +135,16 @@ class Stack:
         self._save()
         for node in self.nodes:
             node.wait_ready()
+        self.start_notifier()  # the nodes have migrated the database
         self.nginx.start()
         self._save()
         self.wait_balanced()
+
+    def start_notifier(self) -> None:
+        folder = self.notifier_log.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        env = app_env(self._settings(None))
+        self.notifier = Proc.spawn(notifier_command(), self.notifier_log, env, folder)
 
     def wait_balanced(self, timeout: float = 20) -> None:
         """Wait until nginx has answered /readyz through every live node."""
@@ -185,10 +201,15 @@ class Stack:
         """Stop nginx, the nodes (SIGTERM, SIGKILL after `timeout`) and PostgreSQL; remove the
         folder unless `keep`. Safe to call twice."""
         self.nginx.stop()
+        notifier = self.notifier if self.notifier and self.notifier.alive() else None
+        if notifier:
+            send(notifier.pid, signal.SIGTERM)  # the call in flight finishes and is recorded
         for node in self.nodes:
             node.terminate()  # all at once: each finishes its requests meanwhile
         for node in self.nodes:
             node.stop(timeout)
+        if notifier:
+            notifier.stop(signal.SIGTERM, timeout)
         if self.postgres:
             self.postgres.stop("fast")
         if keep:
@@ -207,6 +228,8 @@ class Stack:
         """What still runs, as `name pid` strings."""
         found = [f"nginx {self.nginx.pid}"] if self.nginx.alive() else []
         found += [f"node{n.index} {n.pid}" for n in self.nodes if n.alive()]
+        if self.notifier and self.notifier.alive():
+            found.append(f"notifier {self.notifier.pid}")
         pg_pid = self.postgres.pid() if self.postgres else None
         if pg_pid:
             found.append(f"postgres {pg_pid}")
@@ -221,6 +244,9 @@ class Stack:
             if self.postgres else None,
             "nodes": [{"index": n.index, "address": n.address, "pid": n.pid, "alive": n.alive(),
                        "workers": n.worker_pids(), "log": str(n.log)} for n in self.nodes],
+            "notifier": {"pid": self.notifier.pid if self.notifier else None,
+                         "alive": bool(self.notifier and self.notifier.alive()),
+                         "log": str(self.notifier_log)},
         }  # fmt: skip
 
     def _save(self, stopped: bool = False) -> None:
@@ -231,6 +257,7 @@ class Stack:
             "config": asdict(self.config), "secret_key": self.secret_key,
             "ports": asdict(self.ports),
             "nginx": proc(self.nginx.proc), "nodes": [proc(n.proc) for n in self.nodes],
+            "notifier": proc(self.notifier),
         }  # fmt: skip
         path = self.dir / STATE_FILE
         temporary = path.with_suffix(".tmp")
@@ -254,6 +281,8 @@ class Stack:
         stack.nginx.proc = Proc(**state["nginx"]) if state["nginx"] else None
         for node, recorded in zip(stack.nodes, state["nodes"], strict=True):
             node.proc = Proc(**recorded) if recorded else None
+        notifier = state.get("notifier")  # absent in a state file of an older devstack
+        stack.notifier = Proc(**notifier) if notifier else None
         return stack
 
 
