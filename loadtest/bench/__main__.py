@@ -34,28 +34,20 @@ from loadtest.bench.phases import DEFAULT, Config, Mode, Run, measure_config, wi
 ALL_BASELINES = ("fixed", "go", "flask", "app", "excel", "sqlite", "postgres")
 SMOKE = Mode(
     "smoke",
-    budget_s=150,
-    warm_s=1,
-    raw_s=1,
-    conv_s=3,
-    conv_users=5,
-    fixed_s=2,
-    fixed_warm_s=0.5,
+    # seconds of: the whole run, warm-up, raw wrk, conversations; conversation users; fixed rate
+    budget_s=150, warm_s=1, raw_s=1, conv_s=3, conv_users=5,
+    fixed_s=2, fixed_warm_s=0.5,
     baselines=("fixed", "app", "flask"),
     fixed_rates="app100",
     growth=(1000,),
     growth_s=3,
     base=Config(workers=1, db="sqlite"),
-)
+)  # fmt: skip
 QUICK = Mode(
     "quick",
-    budget_s=12 * 60,
-    warm_s=2,
-    raw_s=5,
-    conv_s=8,
-    conv_users=50,
-    fixed_s=5,
-    fixed_warm_s=1,
+    # seconds of: the whole run, warm-up, raw wrk, conversations; conversation users; fixed rate
+    budget_s=12 * 60, warm_s=2, raw_s=5, conv_s=8, conv_users=50,
+    fixed_s=5, fixed_warm_s=1,
     workers=(1, 2),
     nodes=((1, 2), (2, 1)),
     classes=(DEFAULT, Config(worker_class="gevent", pool=16), Config(worker_class="meinheld")),
@@ -66,16 +58,12 @@ QUICK = Mode(
     growth_s=10,
     # A short ramp to 1,000 users: what a spike of the study's users does to connections and tails.
     shapes=(("paper", 30, {}), ("ramp", 60, {"LOAD_PEAK": "1000"})),
-)
+)  # fmt: skip
 FULL = Mode(
     "full",
-    budget_s=34 * 60,
-    warm_s=3,
-    raw_s=8,
-    conv_s=15,
-    conv_users=50,
-    fixed_s=8,
-    fixed_warm_s=2,
+    # seconds of: the whole run, warm-up, raw wrk, conversations; conversation users; fixed rate
+    budget_s=34 * 60, warm_s=3, raw_s=8, conv_s=15, conv_users=50,
+    fixed_s=8, fixed_warm_s=2,
     workers=(1, 2, 4, 8),
     nodes=((1, 6), (2, 3), (3, 2)),
     classes=(
@@ -97,7 +85,7 @@ FULL = Mode(
         ("spike", 60, {"LOAD_PEAK": "1000"}),
         ("soak", 120, {}),
     ),
-)
+)  # fmt: skip
 # The worker classes worth explaining: the default and the alternatives docs/worker-classes.md weighs.
 PROFILED = (
     Config(worker_class="gthread"),
@@ -106,15 +94,11 @@ PROFILED = (
 )
 PROFILE = Mode(
     "profile",
-    budget_s=5 * 60,
-    warm_s=2,
-    raw_s=6,
-    conv_s=8,
-    conv_users=50,
-    fixed_s=0,
-    fixed_warm_s=0,
+    # seconds of: the whole run, warm-up, raw wrk, conversations; conversation users; fixed rate
+    budget_s=5 * 60, warm_s=2, raw_s=6, conv_s=8, conv_users=50,
+    fixed_s=0, fixed_warm_s=0,
     profile=PROFILED,
-)
+)  # fmt: skip
 MODES = {"smoke": SMOKE, "quick": QUICK, "full": FULL, "profile": PROFILE}
 GROWTH_FALLBACK = 300_000
 

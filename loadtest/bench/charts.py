@@ -98,7 +98,7 @@ def sweep(rows: Rows, phase: str, title: str, path: Path) -> bool:
 
 
 def db(rows: Rows, path: Path) -> bool:
-    chosen = [r for r in rows if r["phase"] == "db"]
+    chosen = of_phase(rows, "db")
     if not chosen:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -122,8 +122,13 @@ def db(rows: Rows, path: Path) -> bool:
     return True
 
 
+def of_phase(rows: Rows, phase: str, needs: str | None = None) -> Rows:
+    """The rows of one phase (with a value for `needs`, when given)."""
+    return [r for r in rows if r["phase"] == phase and (needs is None or r.get(needs))]
+
+
 def baselines(rows: Rows, path: Path) -> bool:
-    chosen = [r for r in rows if r["phase"] == "baselines" and r.get("rps")]
+    chosen = of_phase(rows, "baselines", "rps")
     if not chosen:
         return False
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(chosen) + 1.5))
@@ -237,7 +242,7 @@ def growth(rows: Rows, path: Path) -> bool:
 
 
 def shapes(rows: Rows, path: Path) -> bool:
-    chosen = [r for r in rows if r["phase"] == "shapes" and r.get("history")]
+    chosen = of_phase(rows, "shapes", "history")
     if not chosen:
         return False
     fig, axes = plt.subplots(len(chosen), 1, figsize=(9, 2.8 * len(chosen)), squeeze=False)

@@ -47,12 +47,19 @@ def find(rows: list[dict[str, Any]], **where: Any) -> dict[str, Any] | None:
     return None
 
 
+def table_head(*columns: str) -> list[str]:
+    """A markdown table's two head lines; a column ending in ':' is right-aligned (numbers)."""
+    names = [c.removesuffix(":") for c in columns]
+    aligns = ["--:" if c.endswith(":") else "---" for c in columns]
+    return ["| " + " | ".join(names) + " |", "|" + "|".join(aligns) + "|"]
+
+
 def load_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| configuration | tool | req/s | p50 | p95 | p99 | max (ms) | errors | conn. errors / > 5 s / busy"
-        " | CPU % gen / nginx / app / pg / other | server CPU ms/req | locust procs | note |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|---|",
-    ]
+    lines = table_head(
+        "configuration", "tool", "req/s:", "p50:", "p95:", "p99:", "max (ms):", "errors:",
+        "conn. errors / > 5 s / busy:", "CPU % gen / nginx / app / pg / other",
+        "server CPU ms/req:", "locust procs:", "note",
+    )  # fmt: skip
     for r in rows:
         note = r.get("note") or ""
         if r.get("failure_samples") and r.get("errors"):
@@ -78,11 +85,10 @@ def _apart(row: dict[str, Any]) -> str:
 
 
 def export_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| respondents | seed (s) | `다운로드` reply (ms) | export GET (s) | CSV size (MB) | worker RSS before (MB) "
-        "| worker peak (MB) | peak growth (MB) | note |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|---|",
-    ]
+    lines = table_head(
+        "respondents:", "seed (s):", "`다운로드` reply (ms):", "export GET (s):", "CSV size (MB):",
+        "worker RSS before (MB):", "worker peak (MB):", "peak growth (MB):", "note",
+    )  # fmt: skip
     for r in rows:
         lines.append(
             f"| {r['respondents']:,} | {fmt(r.get('seed_s'), 1)} | {fmt(r.get('ask_ms'), 0)} | "
