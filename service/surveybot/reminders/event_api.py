@@ -29,25 +29,29 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
-class Retry:
-    """Kakao did not take the call (429, 5xx, not reachable): try again later."""
+class Failed:
+    """The call did not end in a task id; `reason` says why, for the batch's record."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retry(Failed):
+    """Kakao did not take the call (429, 5xx, not reachable): try again later."""
+
     retry_after: float | None = None  # seconds, from a Retry-After header
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(Failed):
     """Kakao refused the call itself (400, 401, ...): trying again would be refused again."""
 
-    reason: str
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Unknown:
+class Unknown(Failed):
     """The call was sent and no answer came back: Kakao may have accepted it."""
 
-    reason: str
+    __slots__ = ()
 
 
 SendResult = Accepted | Retry | Refused | Unknown
