@@ -63,7 +63,9 @@ def test_without_kakao_settings_the_commands_explain_and_queue_nothing(
     assert "알림이 설정되지 않아 보내지 않습니다" in boss.text
     for command in (f"알림 {number}", f"알림 {number} 2시간 전"):
         assert "KAKAO_REST_API_KEY" in boss.say(command)
-    assert "먼저 '알림 1'로" in boss.say(f"알림확인 {number}")
+    # Off: every reminder command says how to turn them on, none sends to 알림 n and back.
+    for command in (f"알림확인 {number}", f"알림현황 {number}"):
+        assert "KAKAO_REST_API_KEY" in boss.say(command), command
     assert [count(store, t) for t in ("reminders", "reminder_outbox")] == [0, 0]
     assert f"알림 {number}" not in boss.say(f"미응답 {number}") and f"알림 {number}" not in boss.commands
 

@@ -111,6 +111,7 @@ def _set_auto(ctx: Context, survey_id: int, text: str) -> Reply:
 
 def confirm(ctx: Context, command: Command) -> Reply:
     """알림확인 n: queue the reminder shown by 알림 n; the same one twice queues nobody."""
+    _enabled(ctx)  # off: say how to turn them on, not "send 알림 n first", which would say the same
     number = number_from(command)
     pending = ctx.pending_confirmation("remind", number)
     seq = None if pending is None else pending.get("seq")
@@ -118,7 +119,6 @@ def confirm(ctx: Context, command: Command) -> Reply:
         # Only right after 알림 n: a stray or forged 알림확인 sends nothing.
         text = f"알림을 보내려면 먼저 {quoted(f'알림 {number}', '으로/로')} 받을 사람을 확인해 주세요."
         return Reply().text(text).quick(f"알림 {number}")
-    _enabled(ctx)
     queued = ctx.store.queue_manual_reminder(number, seq, ctx.registered.id, ctx.now)
     ctx.forget("confirm")
     if queued.outcome is QueueOutcome.MISSING:
@@ -147,7 +147,9 @@ def status(ctx: Context, command: Command) -> Reply:
     if found is None:
         return no_survey(number)
     lines = [f"[알림현황] {number}. {found.survey.title}"]
-    if not found.reminders:
+    if not found.reminders and not ctx.settings.reminders_enabled:
+        lines.append(HOW_TO_ENABLE)
+    elif not found.reminders:
         lines.append(f"아직 알림이 없습니다. {quoted(f'알림 {number}', '으로/로')} 보냅니다.")
     totals: dict[OutboxState, int] = {}
     for line in found.reminders:
