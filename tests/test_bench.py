@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from loadtest.bench import measure as bench_measure
 from loadtest.bench import report as bench_report
+from loadtest.bench import targets as bench_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,13 +136,13 @@ def test_targets_and_claims_are_ratios_of_the_same_run() -> None:
     ]
     # paper, ramp (connection errors fail it), spike (busy replies do not), cheapest path / Go,
     # conversations / Flask, CPU per 메뉴, CPU per conversation step, growth latency, export memory
-    met = [t["met"] for t in bench_report.targets(rows)]
+    met = [t["met"] for t in bench_targets.targets(rows)]
     assert met == [True, False, True, True, False, True, False, True, False]
     flat = [_row("export", "export", respondents=n, peak_mb=50.0) for n in (1000, 100_000)]
-    assert bench_report.targets(flat)[-1]["met"] is True
+    assert bench_targets.targets(flat)[-1]["met"] is True
     broken = _row("export", "export", respondents=1_000_000, peak_mb=None, error="broke")
-    assert bench_report.targets([*flat, broken])[-1]["met"] is False  # a failed export is no pass
-    found = {claim: ours for claim, _, ours in bench_report.claims(rows)}
+    assert bench_targets.targets([*flat, broken])[-1]["met"] is False  # a failed export is no pass
+    found = {claim: ours for claim, _, ours in bench_targets.claims(rows)}
     assert found["Go net/http vs Flask echo: throughput"].startswith("4.0x")
     assert found["SQLite vs Excel: throughput"] == "not measured"
 

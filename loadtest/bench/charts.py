@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from loadtest.bench.report import COMMON, CPU_KEYS, common_latency  # noqa: E402
+from loadtest.bench.figures import COMMON, CPU_KEYS, common_latency  # noqa: E402
 
 Rows = list[dict[str, Any]]
 ENGLISH = {

@@ -24,8 +24,8 @@ from typing import Any
 
 from loadtest.bench import load
 from loadtest.bench import measure as m
+from loadtest.bench.figures import fmt
 from loadtest.bench.phases import Config, Run, measure, seed, stack_roots, stack_up
-from loadtest.bench.report import fmt
 
 PY_SPY = m.LOAD_BIN / "py-spy"
 RATE = 200  # samples a second per worker: enough for shares of a few percent, light on the worker
