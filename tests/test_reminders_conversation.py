@@ -10,7 +10,7 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from devstack.fake_kakao import skill_request
+from devstack.event_api_shapes import skill_request
 from support.chat_fixtures import publish
 from support.chat_helper import SURVEY_MESSAGE, Clock, Person, survey_message
 from support.reminder_helpers import (

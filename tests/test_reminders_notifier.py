@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from devstack.fake_kakao import FakeKakao, skill_request
+from devstack.event_api_shapes import skill_request
+from devstack.fake_kakao import FakeKakao
 from support.chat_helper import Clock
 from support.reminder_helpers import (
     BOT_ID,

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from devstack.fake_kakao import FakeKakao, skill_request
+from devstack.event_api_shapes import skill_request
+from devstack.fake_kakao import FakeKakao
 from devstack.ports import free_port
 from surveybot.config import Config, ConfigError
 from surveybot.conversation.survey_text import SurveyTextError, offset_label, parse_alerts

@@ -34,14 +34,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from devstack.event_api_shapes import Node, check_talk, failure, skill_request
 from devstack.openbuilder import reply_problems, reply_texts
 
-USERS_MAX = 100
-USER_TYPES = ("botUserKey", "appUserId", "plusfriendUserKey")
 FAULTS = ("ok", "timeout", "drop", "accept-timeout", "accept-drop")
 _TALK = re.compile(r"^/v2/bots/([^/]+)/talk$")
 _TASK = re.compile(r"^/v[12]/tasks/([^/?]+)$")
-Node = dict[str, Any]
 
 
 @dataclass
@@ -166,7 +164,7 @@ class FakeKakao:
         lower-case names."""
         if headers.get("authorization") != f"KakaoAK {self.rest_api_key}":
             return 401, {"code": -401, "message": "invalid or missing KakaoAK key"}, ""
-        problem, body = _check_talk(headers.get("content-type", ""), raw, self.event_name)
+        problem, body = check_talk(headers.get("content-type", ""), raw, self.event_name)
         if problem is None and bot != self.bot_id:
             problem = f"unknown bot id {bot!r}"
         if problem is not None:
@@ -217,7 +215,7 @@ class FakeKakao:
             with self._lock:
                 unreachable = key in self._unreachable
             if unreachable:
-                failures.append(_failure(key, 102, "The user has not added the channel."))
+                failures.append(failure(key, 102, "The user has not added the channel."))
                 continue
             if self.skill_url is None:
                 continue
@@ -225,7 +223,7 @@ class FakeKakao:
             with self._lock:
                 self.deliveries.append(item)
             if item.texts is None:
-                failures.append(_failure(key, 201, "Bot skill server responded with an HTTP error."))
+                failures.append(failure(key, 201, "Bot skill server responded with an HTTP error."))
         total = len(call.user_keys)
         result = {
             "taskId": task_id,
@@ -262,74 +260,6 @@ class FakeKakao:
                 self.problems.append(f"skill reply for {key}: {problems}")
             return Delivery(key, call.params, status, None)
         return Delivery(key, call.params, status, reply_texts(reply))
-
-
-def skill_request(user_key: str, bot_id: str, event: str, params: Node, data: Node) -> Node:
-    """The skill request of the reminder block run for one person (our best reading of Kakao's
-    guide: the call's params arrive as block parameters; where `data` goes is not documented)."""
-    block = {"id": "fake-reminder-block", "name": "알림 블록"}
-    return {
-        "intent": dict(block),
-        "userRequest": {
-            "timezone": "Asia/Seoul",
-            "params": {"surface": "Kakaotalk.plusfriend", **params},
-            "block": dict(block),
-            "utterance": "",
-            "lang": "ko",
-            "user": {"id": user_key, "type": "botUserKey",
-                     "properties": {"botUserKey": user_key, "bot_user_key": user_key}},
-            "event": {"name": event, "data": data},
-        },  # fmt: skip
-        "bot": {"id": bot_id, "name": "fake"},
-        "action": {"id": "fake-action", "name": "skill", "params": dict(params),
-                   "detailParams": {}, "clientExtra": {}},  # fmt: skip
-        "contexts": [],
-    }
-
-
-def _failure(key: str, kind: int, message: str) -> Node:
-    return {"userId": key, "reqUserType": "botUserKey", "createdAt": int(time.time()),
-            "errorMsg": {"errorType": kind, "msg": message}}  # fmt: skip
-
-
-def _check_talk(content_type: str, raw: bytes, event_name: str | None) -> tuple[str | None, Node]:
-    """The first thing Kakao would refuse in a talk call, or None, and the body."""
-    if not content_type.split(";")[0].strip().lower() == "application/json":
-        return f"Content-Type must be application/json, got {content_type!r}", {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return "the body is not JSON", {}
-    if not isinstance(body, dict):
-        return "the body is not an object", {}
-    event = body.get("event")
-    if not isinstance(event, dict) or not isinstance(event.get("name"), str) or not event["name"]:
-        return "event.name is required", body
-    if event_name is not None and event["name"] != event_name:
-        return f"no block has the event {event['name']!r}", body
-    if "data" in event and not isinstance(event["data"], dict):
-        return "event.data must be an object", body
-    params = body.get("params", {})
-    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
-        return "params must be an object of strings", body
-    return _check_users(body.get("user")), body
-
-
-def _check_users(users: object) -> str | None:
-    if not isinstance(users, list) or not 1 <= len(users) <= USERS_MAX:
-        return f"user must be a list of 1 to {USERS_MAX} users"
-    ids = []
-    for user in users:
-        if not isinstance(user, dict) or user.get("type") not in USER_TYPES:
-            return f"every user needs a type of {USER_TYPES}"
-        if not isinstance(user.get("id"), str) or not user["id"]:
-            return "every user needs an id"
-        if not isinstance(user.get("properties", {}), dict):
-            return "user.properties must be an object"
-        ids.append(user["id"])
-    if len(set(ids)) != len(ids):
-        return "the same user twice in one call"
-    return None
 
 
 def _handler(fake: FakeKakao) -> type[BaseHTTPRequestHandler]:
