@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from loadtest.bench import baselines, charts, phases, profile, report
+from loadtest.bench import baselines, charts, growth, phases, profile, report
 from loadtest.bench import measure as m
 from loadtest.bench.phases import DEFAULT, Config, Mode, Run, measure_config, with_threads
 
@@ -145,7 +145,7 @@ def growth_step(run: Run) -> None:
             f"growth: {run.mode.growth[-1]:,} answers did not fit the time left "
             f"({run.remaining():.0f} s for ~{need:.0f} s); measured {GROWTH_FALLBACK:,} instead"
         )
-    phases.growth(run, tuple(sizes))
+    growth.growth(run, tuple(sizes))
 
 
 def growth_seconds(mode: Mode, answers: int) -> float:
