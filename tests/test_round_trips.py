@@ -37,7 +37,7 @@ ADMIN_CODE = "code-1234"
 MEMBER_SCRIPT = ["참여 1", "1", "1,3", "좋아요", "제출", "내응답 1", "설문목록", "메뉴", "내정보"]
 ADMIN_SCRIPT = ["결과 1", "미응답 1", "설문관리", "메뉴"]
 # Rarer requests that may take one more: a withdrawal also forgets its confirmation, a download
-# link checks anonymity first.
+# link checks anonymity first and writes its audit row (one statement).
 RARER = {"취소 1": 2, "취소확인 1": 3, "다운로드 1": 3}
 
 

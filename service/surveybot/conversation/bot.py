@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from surveybot.conversation import admin, answering, creating, member, people, reminding
+from surveybot.conversation import (
+    admin,
+    answering,
+    auditing,
+    creating,
+    member,
+    people,
+    reminding,
+)
 from surveybot.conversation.commands import Command, control_word, parse_command
 from surveybot.conversation.context import MAX_PAGE, Context, Handler, Settings
 from surveybot.conversation.replies import Refused
@@ -41,6 +49,7 @@ ADMINS: dict[str, Handler] = {
     "remind": reminding.remind,
     "confirm_remind": reminding.confirm,
     "remind_status": reminding.status,
+    "history": auditing.history,
     "preview": creating.show_preview,  # reached by paging a long preview
 }
 FlowHandler = Callable[[Context, Command | None], Reply | None]

@@ -34,6 +34,7 @@ ALIASES: dict[str, str] = {
     "알림": "remind", "remind": "remind",
     "알림확인": "confirm_remind", "confirm remind": "confirm_remind",
     "알림현황": "remind_status", "remind status": "remind_status",
+    "기록": "history", "history": "history", "audit": "history",
     "다음": "next", "next": "next",
     "이전": "back", "back": "back",
     "그만": "stop", "stop": "stop",

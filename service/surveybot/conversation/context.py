@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from surveybot import audit
 from surveybot.conversation.commands import Command
 from surveybot.domain import KST, PendingCursor, Survey, User
 from surveybot.kakao.reply import Reply, paginate
@@ -56,6 +57,11 @@ class Context:
         """The registered person; handlers call this only after the router checked it."""
         assert self.user is not None
         return self.user
+
+    @property
+    def actor(self) -> audit.Actor:
+        """The registered person as the one acting, for the audit trail."""
+        return audit.by(self.registered.id)
 
     def respondent(self, survey: Survey) -> str:
         """The response's unique key: the person for named surveys, a keyed hash for anonymous.

@@ -6,6 +6,7 @@ import hmac
 import logging
 from datetime import timedelta
 
+from surveybot import audit
 from surveybot.conversation.commands import Command
 from surveybot.conversation.context import Context
 from surveybot.domain import Role
@@ -120,7 +121,7 @@ def admin_code(ctx: Context, command: Command) -> Reply:
         log.warning("wrong admin code", extra={"user_key": ctx.user_key, "failures": everyone + 1})
         left = settings.admin_code_tries_per_hour - failures - 1
         return Reply().text(f"코드가 올바르지 않습니다. (남은 시도 {left}회)").quick("메뉴")
-    outcome = ctx.store.set_role(user.id, Role.ADMIN.value)
+    outcome = ctx.store.set_role(user.id, Role.ADMIN.value, audit.by(user.id))
     if outcome is RoleOutcome.MISSING:
         return Reply().text(f"등록 정보가 없습니다.\n{REGISTER_HINT}")
     return Reply().text("관리자가 되었습니다.").quick("설문관리").quick("메뉴")

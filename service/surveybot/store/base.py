@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from surveybot.audit import SYSTEM, Actor, AuditRecord, Event, Verification
 from surveybot.domain import (
     Answer,
     ExportRow,
@@ -34,6 +35,10 @@ from surveybot.store.outbox_base import Reminders
 
 class StoreUnavailable(Exception):
     """The database could not be reached or did not answer in time."""
+
+
+class StoreUnreachable(StoreUnavailable):
+    """No connection could be had (the database is known to be down): nothing was sent to it."""
 
 
 class InvalidAnswers(ValueError):
@@ -101,7 +106,11 @@ class RosterImportResult:
 
 
 class Store(Reminders, Protocol):
-    """What the bot needs from a database. Times are aware datetimes in UTC."""
+    """What the bot needs from a database. Times are aware datetimes in UTC.
+
+    Every admin change (publish, close, reopen, delete, roles, roster, reminders) appends its
+    audit row in its own transaction, attributed to `actor` (audit.py).
+    """
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (safe when several processes start at once); return names."""
@@ -135,7 +144,7 @@ class Store(Reminders, Protocol):
 
     def list_admins(self) -> list[User]: ...
 
-    def set_role(self, user_id: int, role: str) -> RoleOutcome:
+    def set_role(self, user_id: int, role: str, actor: Actor = SYSTEM) -> RoleOutcome:
         """Change a role; never leaves the bot without an admin."""
         ...
 
@@ -146,13 +155,17 @@ class Store(Reminders, Protocol):
     def record_admin_code_failure(self, user_key: str, at: datetime) -> None: ...
 
     # --- roster -------------------------------------------------------------------------------
-    def import_roster(self, entries: list[RosterEntry]) -> RosterImportResult:
+    def import_roster(
+        self, entries: list[RosterEntry], actor: Actor = SYSTEM
+    ) -> RosterImportResult:
         """Add entries, update departments of known (name, number) pairs; never drops claims."""
         ...
 
     def roster_status(self) -> RosterStatus: ...
 
-    def release_claim(self, name: str, member_no: str | None) -> ReleaseResult:
+    def release_claim(
+        self, name: str, member_no: str | None, actor: Actor = SYSTEM
+    ) -> ReleaseResult:
         """Free the roster entry of that name (and number) from the Kakao user who claimed it."""
         ...
 
@@ -201,15 +214,17 @@ class Store(Reminders, Protocol):
         """Every survey, newest first, with response counts."""
         ...
 
-    def close_survey(self, survey_id: int, now: datetime) -> WriteOutcome:
+    def close_survey(self, survey_id: int, now: datetime, actor: Actor = SYSTEM) -> WriteOutcome:
         """Close now; MISSING if absent, CLOSED if it was closed already (nothing changes)."""
         ...
 
-    def reopen_survey(self, survey_id: int, now: datetime) -> WriteOutcome:
+    def reopen_survey(self, survey_id: int, now: datetime, actor: Actor = SYSTEM) -> WriteOutcome:
         """Reopen; a deadline already past is removed. CLOSED here means it was open already."""
         ...
 
-    def delete_survey(self, survey_id: int) -> bool: ...
+    def delete_survey(
+        self, survey_id: int, actor: Actor = SYSTEM, now: datetime | None = None
+    ) -> bool: ...
 
     # --- responses ----------------------------------------------------------------------------
     def submit_response(
@@ -247,4 +262,19 @@ class Store(Reminders, Protocol):
 
     def export_rows(self, survey_id: int) -> AbstractContextManager[Iterator[ExportRow]]:
         """Stream respondents without loading them all; named ones in order of submission."""
+        ...
+
+    # --- audit trail (audit.py) ---------------------------------------------------------------
+    def record_audit(self, actor: Actor, event: Event, now: datetime) -> None:
+        """Record an action that changes nothing else (an export link issued or used)."""
+        ...
+
+    def audit_page(self, before: int | None = None, limit: int = 20) -> list[AuditRecord]:
+        """The newest records older than sequence number `before`, newest first."""
+        ...
+
+    def audit_since(self, since: datetime) -> list[AuditRecord]: ...
+
+    def verify_audit(self) -> Verification:
+        """Recompute the trail's hash chain against its head."""
         ...

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from surveybot import audit
+from surveybot.audit import Action, Event, Target
 from surveybot.domain import SurveyDraft
 from surveybot.reminders.model import (
     Claimed,
@@ -25,6 +27,7 @@ from surveybot.reminders.model import (
     TaskResult,
 )
 from surveybot.store import outbox_sql as o
+from surveybot.store.audit_sql import append
 from surveybot.store.dialect import Dialect, Params, Tx
 from surveybot.store.rows import SURVEY_COLUMNS, survey_from_values
 
@@ -102,9 +105,10 @@ class OutboxStore:
         with self._d.transaction(write=True) as tx:
             row = tx.one(o.QUEUE_REMINDER, params)
             if row is not None:
-                return Queued(
-                    QueueOutcome.OK, queue_people(self._d, tx, int(row[0]), survey_id, now)
-                )
+                people = queue_people(self._d, tx, int(row[0]), survey_id, now)
+                sent = Event(Action.REMIND, Target.SURVEY, survey_id, f"#{seq} people={people}")
+                append(self._d, tx, audit.by(created_by), sent, now)
+                return Queued(QueueOutcome.OK, people)
             state = tx.one(o.SURVEY_OPEN, params)
         if state is None:
             return Queued(QueueOutcome.MISSING)
@@ -124,6 +128,9 @@ class OutboxStore:
             for offset in minutes:
                 _schedule_auto(self._d, tx, survey_id, offset, deadline, created_by, now)
             rows = tx.all(o.SCHEDULED_AUTO, params)
+            offsets = ",".join(str(m) for m in minutes) or "off"
+            auto = Event(Action.REMIND_AUTO, Target.SURVEY, survey_id, f"minutes={offsets}")
+            append(self._d, tx, audit.by(created_by), auto, now)
         return [t for t in (self._d.read_time(r[0]) for r in rows) if t is not None]
 
     def reminder_status(self, survey_id: int) -> ReminderStatus | None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from surveybot import audit
+from surveybot.audit import Action, Actor, Event, Target
 from surveybot.domain import RosterEntry, RosterStatus, User, utcnow
 from surveybot.store import queries as q
+from surveybot.store.audit_sql import append
 from surveybot.store.base import (
     RegisterOutcome,
     RegisterResult,
@@ -91,7 +94,7 @@ class PeopleStore:
     def list_admins(self) -> list[User]:
         return [user_from_row(r) for r in self._all(q.LIST_ADMINS)]
 
-    def set_role(self, user_id: int, role: str) -> RoleOutcome:
+    def set_role(self, user_id: int, role: str, actor: Actor = audit.SYSTEM) -> RoleOutcome:
         wanted = check_role(role)
         with self._d.transaction(write=True) as tx:
             current = {int(r[0]): r[1] for r in tx.all(self._d.sql.role_rows, {"user_id": user_id})}
@@ -102,8 +105,11 @@ class PeopleStore:
             admins = sum(1 for r in current.values() if r == "admin")
             if current[user_id] == "admin" and admins <= 1:
                 return RoleOutcome.LAST_ADMIN
-            params = {"role": wanted.value, "now": self._d.time(utcnow()), "user_id": user_id}
+            now = utcnow()
+            params = {"role": wanted.value, "now": self._d.time(now), "user_id": user_id}
             tx.run(q.SET_ROLE, params)
+            action = Action.GRANT if wanted.value == "admin" else Action.REVOKE
+            append(self._d, tx, actor, Event(action, Target.USER, user_id, wanted.value), now)
         return RoleOutcome.OK
 
     def count_admin_code_failures(self, user_key: str, since: datetime) -> tuple[int, int]:
@@ -116,7 +122,9 @@ class PeopleStore:
             tx.run(q.RECORD_FAILURE, {"user_key": user_key, "at": self._d.time(at)})
 
     # --- roster -------------------------------------------------------------------------------
-    def import_roster(self, entries: list[RosterEntry]) -> RosterImportResult:
+    def import_roster(
+        self, entries: list[RosterEntry], actor: Actor = audit.SYSTEM
+    ) -> RosterImportResult:
         added = updated = 0
         with self._d.transaction(write=True) as tx:
             for entry in entries:
@@ -134,6 +142,9 @@ class PeopleStore:
                     change = {"id": found[0], "department": entry.department}
                     tx.run(q.ROSTER_SET_DEPARTMENT, change)
                     updated += 1
+            counts = f"entries={len(entries)} added={added} updated={updated}"
+            append(self._d, tx, actor, Event(Action.ROSTER_IMPORT, Target.ROSTER, None, counts),
+                   utcnow())
         return RosterImportResult(added=added, updated=updated)
 
     def list_roster(self) -> list[tuple[RosterEntry, str | None]]:
@@ -144,13 +155,19 @@ class PeopleStore:
         unregistered = [entry for entry, key in roster if key is None]
         return RosterStatus(len(roster), len(roster) - len(unregistered), unregistered)
 
-    def release_claim(self, name: str, member_no: str | None) -> ReleaseResult:
+    def release_claim(
+        self, name: str, member_no: str | None, actor: Actor = audit.SYSTEM
+    ) -> ReleaseResult:
         rows = self._all(q.ROSTER_CANDIDATES, {"name": name})
         outcome, entry = choose_release([RosterCandidate(*row) for row in rows], member_no)
         if entry is None:
             return ReleaseResult(outcome)
-        params = {"roster_id": entry.id, "now": self._d.time(utcnow())}
-        released = self._one(q.RELEASE_CLAIM, params)
-        if released is None:  # released by another admin in between: the same end state
-            return ReleaseResult(ReleaseOutcome.NOT_CLAIMED)
+        now = utcnow()
+        params = {"roster_id": entry.id, "now": self._d.time(now)}
+        with self._d.transaction(write=True) as tx:
+            released = tx.one(q.RELEASE_CLAIM, params)
+            if released is None:  # released by another admin in between: the same end state
+                return ReleaseResult(ReleaseOutcome.NOT_CLAIMED)
+            freed = Event(Action.ROSTER_RELEASE, Target.ROSTER, entry.id)
+            append(self._d, tx, actor, freed, now)
         return ReleaseResult(ReleaseOutcome.OK, released[0])

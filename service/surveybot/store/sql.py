@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from surveybot import audit
+from surveybot.audit import Action, Actor, Event, Target
 from surveybot.domain import (
     Answer,
     ExportRow,
@@ -26,8 +28,10 @@ from surveybot.domain import (
     SurveyDraft,
     SurveyListing,
     User,
+    utcnow,
 )
 from surveybot.store import queries as q
+from surveybot.store.audit_sql import AuditStore, append
 from surveybot.store.base import (
     InvalidAnswers,
     WriteOutcome,
@@ -63,10 +67,11 @@ def _version(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-class SqlStore(PeopleStore, OutboxStore):
+class SqlStore(PeopleStore, OutboxStore, AuditStore):
     """Store on a SQL database; see store.base.Store for the contract.
 
-    People and the roster are in people.py, reminders in outbox.py.
+    People and the roster are in people.py, reminders in outbox.py, the audit trail in
+    audit_sql.py: every admin change appends its row in its own transaction.
     """
 
     def __init__(self, dialect: Dialect) -> None:
@@ -150,6 +155,8 @@ class SqlStore(PeopleStore, OutboxStore):
                 row = tx.one(q.SURVEY_INSERT, params)
                 if row is not None:  # its reminders are published with it, or not at all
                     schedule_new_survey(self._d, tx, int(row[0]), draft, created_by, now)
+                    published = Event(Action.PUBLISH, Target.SURVEY, int(row[0]))
+                    append(self._d, tx, audit.by(created_by), published, now)
                 row = row or tx.one(q.SURVEY_BY_DRAFT, key)
         return self._survey(row)
 
@@ -181,23 +188,36 @@ class SqlStore(PeopleStore, OutboxStore):
     def list_surveys(self) -> list[SurveyListing]:
         return self._listings(q.LIST_ALL, {})
 
-    def _change_survey(self, sql: str, survey_id: int, now: datetime) -> WriteOutcome:
+    def _change_survey(
+        self, sql: str, survey_id: int, now: datetime, actor: Actor, action: Action
+    ) -> WriteOutcome:
         params = {"survey_id": survey_id, "now": self._d.time(now)}
         with self._d.transaction(write=True) as tx:
             if tx.run(sql, params) == 1:
+                append(self._d, tx, actor, Event(action, Target.SURVEY, survey_id), now)
                 return WriteOutcome.OK
             exists = tx.one(q.SURVEY_EXISTS, params)[0]
         return WriteOutcome.CLOSED if exists else WriteOutcome.MISSING
 
-    def close_survey(self, survey_id: int, now: datetime) -> WriteOutcome:
-        return self._change_survey(q.CLOSE, survey_id, now)
+    def close_survey(
+        self, survey_id: int, now: datetime, actor: Actor = audit.SYSTEM
+    ) -> WriteOutcome:
+        return self._change_survey(q.CLOSE, survey_id, now, actor, Action.CLOSE)
 
-    def reopen_survey(self, survey_id: int, now: datetime) -> WriteOutcome:
-        return self._change_survey(q.REOPEN, survey_id, now)
+    def reopen_survey(
+        self, survey_id: int, now: datetime, actor: Actor = audit.SYSTEM
+    ) -> WriteOutcome:
+        return self._change_survey(q.REOPEN, survey_id, now, actor, Action.REOPEN)
 
-    def delete_survey(self, survey_id: int) -> bool:
-        with self._d.statement() as tx:
-            return tx.run(q.DELETE_SURVEY, {"survey_id": survey_id}) == 1
+    def delete_survey(
+        self, survey_id: int, actor: Actor = audit.SYSTEM, now: datetime | None = None
+    ) -> bool:
+        with self._d.transaction(write=True) as tx:
+            if tx.run(q.DELETE_SURVEY, {"survey_id": survey_id}) != 1:
+                return False
+            deleted = Event(Action.DELETE, Target.SURVEY, survey_id)
+            append(self._d, tx, actor, deleted, now or utcnow())
+        return True
 
     # --- responses ----------------------------------------------------------------------------
     def submit_response(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from surveybot.audit import chain_hash
 from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import StoreUnavailable
@@ -120,6 +121,8 @@ class SqliteDialect:
         )
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
+        # The audit trail's hash (migration 0005); PostgreSQL has it as an SQL function.
+        conn.create_function("surveybot_audit_hash", -1, chain_hash, deterministic=True)
         self._enable_wal(conn)
         if self._on_connect is not None:
             self._on_connect(conn)
