@@ -29,7 +29,7 @@ HEADER = ["seq", "at (KST)", "via", "actor id", "actor", "action", "target", "ta
 def add_command(commands: Any, run: Callable[[argparse.Namespace], int]) -> None:
     """Register `audit` on the CLI's subparsers; `run` opens the store and calls `main`."""
     parser = commands.add_parser("audit", help="show, export or verify the audit trail")
-    parser.add_argument("--since", type=_day, help="from this day on (YYYY-MM-DD, KST)")
+    parser.add_argument("--since", type=kst_day, help="from this day on (YYYY-MM-DD, KST)")
     parser.add_argument("--csv", action="store_true", help="write CSV to standard output")
     parser.add_argument("--verify", action="store_true", help="check the hash chain")
     parser.set_defaults(run=run)
@@ -90,7 +90,8 @@ def _cells(record: AuditRecord) -> list[str]:
     ]
 
 
-def _day(text: str) -> datetime:
+def kst_day(text: str) -> datetime:
+    """A command-line day (YYYY-MM-DD) as the start of that day in Korea."""
     try:
         return datetime.combine(date.fromisoformat(text), time(), KST)
     except ValueError:

@@ -81,6 +81,9 @@ class Survey:
     anonymous: bool
     closed_at: datetime | None  # aware, UTC; set by an admin's close
     created_at: datetime
+    # Set by `surveybot purge`: the responses are gone; summary_kept: the counts stay (migration 0006)
+    purged_at: datetime | None = None
+    summary_kept: bool = False
 
     def is_open(self, now: datetime) -> bool:
         """Open unless closed by hand or past its deadline: no job has to close it."""

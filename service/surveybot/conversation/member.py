@@ -31,6 +31,9 @@ def surveys(ctx: Context, command: Command) -> Reply:
 def mine(ctx: Context, command: Command) -> Reply:
     """My submitted answers to one survey."""
     survey = survey_from(ctx, command)
+    if survey.purged_at is not None:
+        text = f"{survey.id}번 설문의 응답은 보존 기한이 지나 모두 파기되었습니다."
+        return Reply().text(text).quick("설문목록")
     response = ctx.store.get_response(survey.id, ctx.respondent(survey))
     if response is None:
         reply = Reply().text(f"{survey.id}번 설문 '{survey.title}'에 아직 응답하지 않았습니다.")

@@ -100,6 +100,12 @@ class RoleOutcome(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Purged:
+    survey: Survey
+    responses: int  # how many were deleted
+
+
+@dataclass(frozen=True, slots=True)
 class RosterImportResult:
     added: int
     updated: int
@@ -277,4 +283,21 @@ class Store(Reminders, Protocol):
 
     def verify_audit(self) -> Verification:
         """Recompute the trail's hash chain against its head."""
+        ...
+
+    # --- retention (store/retention_sql.py) ---------------------------------------------------
+    def purge_candidates(self, before: datetime, now: datetime) -> list[Survey]:
+        """Surveys closed before `before` whose responses are still kept."""
+        ...
+
+    def purge_survey(
+        self,
+        survey: Survey,
+        before: datetime,
+        keep_summary: bool,
+        now: datetime,
+        actor: Actor = SYSTEM,
+    ) -> Purged | None:
+        """Delete one candidate's responses and participation (keeping its counts if asked);
+        None when it is no longer a candidate."""
         ...

@@ -29,7 +29,7 @@ from surveybot.reminders.model import (
 from surveybot.store import outbox_sql as o
 from surveybot.store.audit_sql import append
 from surveybot.store.dialect import Dialect, Params, Tx
-from surveybot.store.rows import SURVEY_COLUMNS, survey_from_values
+from surveybot.store.rows import SURVEY_COLUMNS, survey_from_row
 
 NOBODY = -1  # a user id no one has: "exclude nobody" without a NULL parameter
 SURVEY_GET = f"SELECT {SURVEY_COLUMNS} FROM surveys s WHERE s.id = :survey_id"
@@ -94,8 +94,7 @@ class OutboxStore:
                                self._d.read_time(last))  # fmt: skip
 
     def _survey_row(self, row: Any) -> Any:
-        times = [self._d.read_time(row[i]) for i in (4, 6, 7)]
-        return survey_from_values(row, self._d.read_json(row[3]), times)
+        return survey_from_row(row, self._d.read_time, self._d.read_json)
 
     def queue_manual_reminder(
         self, survey_id: int, seq: int, created_by: int, now: datetime

@@ -149,7 +149,8 @@ INSERT INTO surveys
 VALUES
     (:title, :description, :questions, :deadline_at, :anonymous, :created_by, :now, :draft_key)
 ON CONFLICT (draft_key) DO NOTHING
-RETURNING id, title, description, questions, deadline_at, anonymous, closed_at, created_at
+RETURNING id, title, description, questions, deadline_at, anonymous, closed_at, created_at,
+    purged_at, summary_kept
 """
 # Counters kept by the writes (migration 0003): what a read of them costs does not grow with the
 # answers stored. RESPONDENTS and POPULATION are used inside "FROM surveys s".
@@ -181,7 +182,7 @@ REOPEN = f"""
 UPDATE surveys SET
     closed_at = NULL,
     deadline_at = CASE WHEN deadline_at <= :now THEN NULL ELSE deadline_at END
-WHERE id = :survey_id AND NOT ({OPEN})
+WHERE id = :survey_id AND NOT ({OPEN}) AND purged_at IS NULL
 """
 DELETE_SURVEY = "DELETE FROM surveys WHERE id = :survey_id"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,12 +32,12 @@ USER_FROM = "users u LEFT JOIN roster r ON r.id = u.roster_id"
 
 SURVEY_COLUMNS = """
     s.id, s.title, s.description, s.questions, s.deadline_at, s.anonymous, s.closed_at,
-    s.created_at
+    s.created_at, s.purged_at, s.summary_kept
 """
 
 # Number of columns USER_COLUMNS / SURVEY_COLUMNS produce, for slicing joined rows.
 USER_WIDTH = 7
-SURVEY_WIDTH = 8
+SURVEY_WIDTH = 10
 
 
 def to_utc(value: datetime) -> datetime:
@@ -63,11 +63,21 @@ def user_from_row(row: Sequence[Any]) -> User:
     )
 
 
+def survey_from_row(
+    row: Sequence[Any],
+    read_time: Callable[[Any], datetime | None],
+    read_json: Callable[[Any], Any],
+) -> Survey:
+    """Build a Survey from SURVEY_COLUMNS with the dialect's readers of times and JSON."""
+    times = [read_time(row[i]) for i in (4, 6, 7, 8)]
+    return survey_from_values(row, read_json(row[3]), times)
+
+
 def survey_from_values(
     row: Sequence[Any], questions: list[dict[str, object]], times: list[datetime | None]
 ) -> Survey:
     """Build a Survey from SURVEY_COLUMNS, with JSON and times already decoded by the dialect."""
-    deadline, closed_at, created_at = times
+    deadline, closed_at, created_at, purged_at = times
     assert created_at is not None
     return Survey(
         id=int(row[0]),
@@ -78,6 +88,8 @@ def survey_from_values(
         anonymous=bool(row[5]),
         closed_at=closed_at,
         created_at=created_at,
+        purged_at=purged_at,
+        summary_kept=bool(row[9]),
     )
 
 

@@ -39,6 +39,7 @@ from surveybot.store.base import (
 from surveybot.store.dialect import Dialect, Params
 from surveybot.store.outbox import OutboxStore, schedule_new_survey
 from surveybot.store.people import PeopleStore
+from surveybot.store.retention_sql import RetentionStore
 from surveybot.store.rows import (
     SURVEY_WIDTH,
     USER_WIDTH,
@@ -46,7 +47,7 @@ from surveybot.store.rows import (
     decode_answers,
     encode_answers,
     questions_json,
-    survey_from_values,
+    survey_from_row,
     user_from_row,
 )
 
@@ -67,11 +68,12 @@ def _version(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-class SqlStore(PeopleStore, OutboxStore, AuditStore):
+class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
     """Store on a SQL database; see store.base.Store for the contract.
 
     People and the roster are in people.py, reminders in outbox.py, the audit trail in
-    audit_sql.py: every admin change appends its row in its own transaction.
+    audit_sql.py: every admin change appends its row in its own transaction; purging in
+    retention_sql.py.
     """
 
     def __init__(self, dialect: Dialect) -> None:
@@ -82,8 +84,7 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore):
 
     # --- plumbing -----------------------------------------------------------------------------
     def _survey(self, row: Sequence[Any]) -> Survey:
-        times = [self._d.read_time(row[i]) for i in (4, 6, 7)]
-        return survey_from_values(row, self._d.read_json(row[3]), times)
+        return survey_from_row(row, self._d.read_time, self._d.read_json)
 
     def migrate(self) -> list[str]:
         return self._d.migrate()
