@@ -291,13 +291,26 @@ def test_nginx_gets_every_template_variable_and_its_files(
     assert environment["SURVEYBOT_NGINX_ERROR_LOG"] == "stderr"  # docker's log
 
 
+def test_faults_are_noticed_quickly(configs: dict[tuple[str, ...], dict[str, Any]]) -> None:
+    services = configs[("multi",)]["services"]
+    for name, node in app_nodes(enabled(configs[("multi",)], ("multi",))).items():
+        # Healthy means ready: /readyz asks the database.
+        assert any("/readyz" in part for part in node["healthcheck"]["test"]), name
+    nginx = services["nginx"]["environment"]
+    # One failed connect or 503 takes a node out for 1 s; addresses are looked up every 2 s.
+    assert nginx["SURVEYBOT_UPSTREAM_SERVERS"].endswith(" max_fails=1 fail_timeout=1s;")
+    assert " valid=2s " in nginx["SURVEYBOT_RESOLVER"]
+    # The migration job waits, bounded, for a database that is (re)starting.
+    assert services["migrate"]["environment"]["DB_MIGRATE_WAIT_SECONDS"] == "60"
+
+
 def test_resolve_can_be_turned_off_for_an_older_nginx(
     runs: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     cfg = parsed(runs["overrides"])
     environment = cfg["services"]["nginx"]["environment"]
     assert environment["SURVEYBOT_UPSTREAM_SERVERS"] == (
-        "server app:8000 max_fails=3 fail_timeout=10s;"
+        "server app:8000 max_fails=1 fail_timeout=1s;"
     )
     assert environment["SURVEYBOT_RESOLVER"] == ""
 
@@ -335,7 +348,8 @@ def test_dockerfile_installs_dependencies_before_the_code_and_runs_unprivileged(
     assert text.index("pip install -r") < text.index("COPY service/ service/")
     final = text[text.rindex("\nFROM ") :]
     assert re.search(r"^USER [1-9]\d*", final, re.M), "the final stage must not run as root"
-    assert "HEALTHCHECK" in final and "/healthz" in final
+    # Ready (the database answers), not merely alive.
+    assert "HEALTHCHECK" in final and "/readyz" in final
     assert "SURVEYBOT_MIGRATIONS_DIR=/app/db" in final
     assert 'CMD ["gunicorn", "-c", "python:surveybot.gunicorn_conf", "surveybot.app:get_app()"]' in (
         final
@@ -363,6 +377,9 @@ def test_backup_and_restore_round_trip(pg_server: Server, tmp_path: Path) -> Non
         done = script("backup", str(dump), env={"DATABASE_URL": source, "KEEP": "1"})
         assert done.returncode == 0, done.stderr
         assert dump.read_bytes()[:5] == b"PGDMP" and not list(dump.parent.glob("*.partial"))
+        # It holds every answer: only its owner may read it, whatever the caller's umask.
+        assert dump.stat().st_mode & 0o777 == 0o600
+        assert dump.parent.stat().st_mode & 0o777 == 0o700
 
         refused = script("restore", str(dump), env={"DATABASE_URL": target})
         assert refused.returncode == 2 and "--yes" in refused.stderr

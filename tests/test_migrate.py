@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,10 +17,11 @@ import psycopg
 import pytest
 
 from surveybot.store import open_store
-from surveybot.store.base import Store
+from surveybot.store.base import Store, StoreUnavailable
 from surveybot.store.migrate import (
     ENV_MIGRATIONS_DIR,
     default_migrations_dir,
+    migrate_when_reachable,
     migration_files,
     split_sqlite_script,
 )
@@ -228,3 +230,75 @@ def test_split_sqlite_script() -> None:
     assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
     with pytest.raises(ValueError):
         split_sqlite_script("CREATE TABLE t (x TEXT); CREATE TABLE u (")
+
+
+# --- a database that does not answer (yet) ------------------------------------------------------
+class _FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.unit
+def test_migrate_waits_with_backoff_until_the_database_answers() -> None:
+    clock = _FakeTime()
+    calls = []
+
+    def migrate() -> list[str]:
+        calls.append(clock.now)
+        if len(calls) < 5:
+            raise StoreUnavailable("postgres: connection refused")
+        return ["0001_init.sql"]
+
+    applied = migrate_when_reachable(migrate, 60, clock=lambda: clock.now, sleep=clock.sleep)
+    assert applied == ["0001_init.sql"]
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0]  # doubling from 0.5 s
+
+
+@pytest.mark.unit
+def test_migrate_gives_up_at_its_bound() -> None:
+    clock = _FakeTime()
+
+    def migrate() -> list[str]:
+        raise StoreUnavailable("postgres: connection refused")
+
+    with pytest.raises(StoreUnavailable):
+        migrate_when_reachable(migrate, 12, clock=lambda: clock.now, sleep=clock.sleep)
+    assert clock.now == 12  # waited exactly up to the bound, in steps of at most 5 s
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 4.5]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens there once the socket is closed
+
+
+@pytest.mark.system
+def test_migrate_command_against_an_unreachable_database_says_one_line() -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SURVEYBOT_ENV": "development",
+        "DATABASE_URL": f"postgresql://surveybot@127.0.0.1:{_closed_port()}/surveybot",
+        "DB_MIGRATE_WAIT_SECONDS": "2",
+    }  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "surveybot.cli", "migrate"], capture_output=True, text=True,
+        env=env, timeout=30,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("migrate: the database did not answer within 2 s"), lines
+    assert "Traceback" not in done.stderr
+    # Its bound (2 s) plus one pool wait (2 s) and the interpreter's start: far below 30 s.
+    assert took < 15, took

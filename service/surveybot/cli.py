@@ -4,16 +4,19 @@ running bot."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from surveybot import audit, audit_cli, retention_cli
 from surveybot.config import Config, ConfigError
 from surveybot.domain import Role
 from surveybot.roster_csv import RosterFileError, read_roster_csv, write_roster_csv
 from surveybot.store import open_store
-from surveybot.store.base import RoleOutcome, Store
+from surveybot.store.base import RoleOutcome, Store, StoreUnavailable
+from surveybot.store.migrate import DEFAULT_WAIT_SECONDS, migrate_when_reachable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS"))
     serve.set_defaults(run=_serve)
 
-    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--wait", type=float, metavar="SECONDS",
+        default=os.environ.get("DB_MIGRATE_WAIT_SECONDS") or DEFAULT_WAIT_SECONDS,
+        help="wait this long for the database to answer (DB_MIGRATE_WAIT_SECONDS, %(default)g)",
+    )  # fmt: skip
+    migrate.set_defaults(run=_migrate)
 
     admin = commands.add_parser("admin", help="grant, revoke or list admins")
     admin.add_argument("action", choices=["grant", "revoke", "list"])
@@ -54,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="serve Prometheus metrics of the calls on this port")  # fmt: skip
     notifier.set_defaults(run=_notifier)
 
+    audit_cli.add_command(commands, _audit)
+    retention_cli.add_command(commands, _purge)
+
     chat = commands.add_parser("chat", help="talk to a running bot as a Kakao user would")
     chat.add_argument("--url", default="http://127.0.0.1:8000/skill")
     chat.add_argument("--user", default="terminal-user")
@@ -68,8 +80,12 @@ def _store(config: Config) -> Store:
 def _serve(args: argparse.Namespace) -> int:
     config = Config.from_env()  # fail here, loudly, rather than in every worker
     store = _store(config)
+    wait = float(os.environ.get("DB_MIGRATE_WAIT_SECONDS") or DEFAULT_WAIT_SECONDS)
     try:
-        store.migrate()
+        migrate_when_reachable(store.migrate, wait)
+    except StoreUnavailable as error:
+        print(f"serve: the database did not answer within {wait:g} s ({error})", file=sys.stderr)
+        return 1
     finally:
         store.close()
     os.environ.update(HOST=args.host, PORT=str(args.port))
@@ -82,11 +98,24 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    # The pool's and the store's warnings while the database is away would bury the one line
+    # this command ends with. Restored after: tests (and callers) run main() in their process.
+    logging.disable(logging.WARNING)
     store = _store(Config.from_env(serving=False))
     try:
-        applied = store.migrate()
+        applied = migrate_when_reachable(store.migrate, args.wait)
+    except StoreUnavailable as error:
+        # One line an operator (or compose's log) can act on; no traceback.
+        reason = " ".join(str(error).split())[:200]
+        print(
+            f"migrate: the database did not answer within {args.wait:g} s, nothing applied "
+            f"({reason})",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         store.close()
+        logging.disable(logging.NOTSET)
     print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
     return 0
 
@@ -112,7 +141,7 @@ def _change_role(store: Store, who: str, role: Role) -> int:
         problem = "nobody registered as" if not people else "several people match"
         print(f"{problem} {who!r}; use the Kakao user key (surveybot admin list)", file=sys.stderr)
         return 1
-    outcome = store.set_role(people[0].id, role.value)
+    outcome = store.set_role(people[0].id, role.value, audit.CLI)
     if outcome is RoleOutcome.LAST_ADMIN:
         print("refused: that is the last admin", file=sys.stderr)
         return 1
@@ -132,7 +161,7 @@ def _roster(args: argparse.Namespace) -> int:
             except RosterFileError as error:
                 print(f"roster not imported: {error}", file=sys.stderr)
                 return 1
-            result = store.import_roster(entries)
+            result = store.import_roster(entries, audit.CLI)
             print(f"roster: {result.added} added, {result.updated} updated")
             return 0
         rows = store.list_roster()
@@ -149,6 +178,22 @@ def _roster(args: argparse.Namespace) -> int:
                 f"{entry.name}\t{entry.member_no or '-'}\t{entry.department or '-'}\t{registered}"
             )
         return 0
+    finally:
+        store.close()
+
+
+def _audit(args: argparse.Namespace) -> int:
+    store = _store(Config.from_env(serving=False))
+    try:
+        return audit_cli.main(store, args)
+    finally:
+        store.close()
+
+
+def _purge(args: argparse.Namespace) -> int:
+    store = _store(Config.from_env(serving=False))
+    try:
+        return retention_cli.main(store, args)
     finally:
         store.close()
 

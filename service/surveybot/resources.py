@@ -14,13 +14,14 @@ from typing import Protocol
 import falcon
 import msgspec
 
+from surveybot import audit
 from surveybot.conversation.bot import Bot
 from surveybot.domain import Survey
 from surveybot.export import content_disposition, csv_chunks
 from surveybot.kakao.reply import APOLOGY as APOLOGY  # re-exported: the text users may see
 from surveybot.kakao.reply import busy_reply, error_reply
 from surveybot.kakao.request import BadRequest, decode_request
-from surveybot.store.base import Store, StoreUnavailable
+from surveybot.store.base import Store, StoreUnavailable, StoreUnreachable
 from surveybot.tokens import TokenExpired, TokenInvalid, verify_export_token
 
 log = logging.getLogger("surveybot.http")
@@ -50,8 +51,10 @@ class SkillResource:
         max_body: int,
         shed_after_ms: int = 0,
         clock: Callable[[], float] = time.time,
+        database: DatabaseState | None = None,
     ) -> None:
         self._bot = bot
+        self._database = database
         self._secret = secret.encode() if secret else None
         self._secret_header = secret_header
         self._max_body = max_body
@@ -63,6 +66,13 @@ class SkillResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._authenticate(req)
         resp.content_type = falcon.MEDIA_JSON
+        # Only a proxy that says it sends a 503 on to another node (ours: nginx/) gets one; any
+        # other caller, Kakao itself included, gets the apology with HTTP 200.
+        retry = self._database if req.get_header(RETRY_HEADER) == "503" else None
+        if retry is not None and not retry.available():
+            _retry_elsewhere(req, resp)
+            return
+        taken = retry.connections_taken() if retry is not None else 0
         if self._shed_after_ms and self._waited_too_long(req):
             req.context.outcome = "shed"
             resp.data = BUSY_BODY
@@ -72,6 +82,9 @@ class SkillResource:
         try:
             resp.data = self._bot.handle(request).to_json()
         except StoreUnavailable as error:
+            if retry is not None and self._nothing_sent(error, taken):
+                _retry_elsewhere(req, resp)
+                return
             req.context.outcome = "apology_unavailable"
             log.warning(
                 "database unavailable",
@@ -85,6 +98,15 @@ class SkillResource:
                 "failed to handle a skill request", extra={"request_id": req.context.request_id}
             )
             resp.data = APOLOGY_BODY
+
+    def _nothing_sent(self, error: StoreUnavailable, taken: int) -> bool:
+        """The database failed before this request got any connection: it read and wrote
+        nothing, so another node may serve it."""
+        return (
+            isinstance(error, StoreUnreachable)
+            and self._database is not None
+            and self._database.connections_taken() == taken
+        )
 
     def _waited_too_long(self, req: falcon.Request) -> bool:
         queued = queued_ms(req.get_header("X-Request-Start"), self._clock())
@@ -111,6 +133,29 @@ class SkillResource:
             raise falcon.HTTPUnauthorized(
                 title="Unauthorized", description="Missing or wrong skill secret."
             )
+
+
+# nginx/surveybot-locations.conf sends `X-Retry-Elsewhere: 503`: it passes such a 503 on to another
+# node, and answers the apology itself when none is left.
+RETRY_HEADER = "X-Retry-Elsewhere"
+
+
+class DatabaseState(Protocol):
+    """What the skill needs to know of a database that can be down (the PostgreSQL store)."""
+
+    def available(self) -> bool: ...
+
+    def connections_taken(self) -> int: ...
+
+
+def _retry_elsewhere(req: falcon.Request, resp: falcon.Response) -> None:
+    """503: the database is down and this request read and wrote nothing, so nginx may send the
+    POST to another node (and leaves this one out for a moment). The body is still a valid
+    Kakao reply, should a proxy pass it through."""
+    req.context.outcome = "unavailable_retry"
+    resp.status = falcon.HTTP_503
+    resp.set_header("Retry-After", "1")
+    resp.data = APOLOGY_BODY
 
 
 def queued_ms(header: str | None, now: float) -> float | None:
@@ -172,26 +217,49 @@ def bad_request(
 
 
 class HealthResource:
-    """GET /healthz: the process answers."""
+    """GET /healthz: the process answers (liveness; says nothing about the database)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": "ok"}
+
+
+# How long a /readyz verdict is reused: container checks, nginx and people may all ask, and a
+# probe must not become load; a change shows within this long.
+READY_CACHE_SECONDS = 1.0
 
 
 class ReadyResource:
-    """GET /readyz: the database answers."""
+    """GET /readyz: this node can serve, its database answers (the container health check)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cache_seconds: float = READY_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._verdict: tuple[float, bool] | None = None  # (when, ready)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._ready():
+            resp.media = {"status": "ok"}
+            return
+        resp.status = falcon.HTTP_503
+        resp.media = {"status": "database unavailable"}
+
+    def _ready(self) -> bool:
+        now = self._clock()
+        if self._verdict is not None and now - self._verdict[0] < self._cache_seconds:
+            return self._verdict[1]
         try:
             self._store.ping()
+            ready = True
         except StoreUnavailable:
-            resp.status = falcon.HTTP_503
-            resp.media = {"status": "database unavailable"}
-            return
-        resp.media = {"status": "ok"}
+            ready = False
+        self._verdict = (self._clock(), ready)
+        return ready
 
 
 class ExportResource:
@@ -219,6 +287,10 @@ class ExportResource:
         survey = self._store.get_survey(claim.survey_id)
         if survey is None:
             raise falcon.HTTPGone(description="The survey was deleted.")
+        if survey.purged_at is not None:  # an empty file would pass for "nobody answered"
+            raise falcon.HTTPGone(description="The answers to this survey were purged.")
+        downloaded = audit.Event(audit.Action.EXPORT_DOWNLOAD, audit.Target.SURVEY, survey.id)
+        self._store.record_audit(audit.by(user.id, audit.Via.WEB), downloaded, now)
         resp.content_type = "text/csv; charset=utf-8"
         resp.set_header("Content-Disposition", content_disposition(survey, now))
         resp.set_header("Cache-Control", "no-store")

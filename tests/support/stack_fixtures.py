@@ -7,6 +7,7 @@ by name: `from support.stack_fixtures import Kakao, Load, ...`.
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -86,7 +87,8 @@ class Kakao:
         if response.headers.get("Content-Type", "").startswith("application/json"):
             body = response.json()
             assert_valid_reply(body)
-        upstream = response.headers.get("X-Upstream", "").split(", ")[-1]
+        # Tries are separated by ", ", nginx's second pass (@skill_connect) by " : ".
+        upstream = re.split(r", | : ", response.headers.get("X-Upstream", ""))[-1]
         return Reply(response.status_code, body, upstream)
 
     def close(self) -> None:

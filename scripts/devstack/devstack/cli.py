@@ -21,7 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start a stack and wait until nginx serves every node")
     down = commands.add_parser("down", help="stop the stack and remove its folder")
     status = commands.add_parser("status", help="show what runs")
-    for command in (up, down, status):
+    reload = commands.add_parser(
+        "reload-nginx", help="render nginx's files again from the nodes' addresses and reload it"
+    )
+    for command in (up, down, status, reload):
         command.add_argument("--dir", default=str(DEFAULT_DIR), help="stack folder (%(default)s)")
     up.add_argument("--nodes", type=int, default=1, help="app nodes (%(default)s)")
     up.add_argument(
@@ -115,9 +118,19 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reload_nginx(args: argparse.Namespace) -> int:
+    stack = Stack.load(args.dir)
+    if stack is None or not stack.nginx.alive():
+        print(f"no running stack in {args.dir}")
+        return 1
+    stack.reload_nginx()
+    print(f"nginx of {stack.dir} reloaded")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"up": _up, "down": _down, "status": _status}
+    handlers = {"up": _up, "down": _down, "status": _status, "reload-nginx": _reload_nginx}
     try:
         return handlers[args.command](args)
     except StackError as error:

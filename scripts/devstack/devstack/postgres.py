@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from devstack.binaries import as_postgres, chown_to_postgres, pg_binary
 from devstack.paths import scratch_folder
 from devstack.ports import free_port
-from devstack.procs import StackError, run, start_time, tail
+from devstack.procs import StackError, children, run, send, start_time, tail, wait_for
 
 # Durability is worthless for data that lives as long as a test run or a benchmark window.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -149,6 +150,18 @@ class Cluster(Server):
         except StackError:
             if mode != "immediate":
                 self.stop("immediate")
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every server process at once, as a crash or the OOM killer;
+        the next start recovers from the write-ahead log."""
+        pid = self.pid()
+        if pid is None:
+            return
+        victims = [pid, *children(pid)]
+        for victim in victims:
+            send(victim, signal.SIGKILL)
+        # Until the last backend is gone its shared memory blocks a new postmaster.
+        wait_for(lambda: all(start_time(v) is None for v in victims), 10, "PostgreSQL to die")
 
     def restart(self, downtime: float = 0) -> None:
         """Stop (fast), wait `downtime` seconds, start again."""

@@ -183,6 +183,19 @@ class Stack:
         if self.postgres:
             self.postgres.start()
 
+    def kill_postgres(self) -> None:
+        """SIGKILL PostgreSQL (postmaster and backends); `start_postgres` recovers it."""
+        if self.postgres:
+            self.postgres.kill()
+
+    def reload_nginx(self) -> None:
+        """Render nginx's files again and reload it (SIGHUP): what an operator does after an app
+        node changed address where nginx cannot re-resolve (scripts/reload-nginx for compose)."""
+        self.nginx.upstreams = [node.address for node in self.nodes]
+        self.nginx.render()
+        self.nginx.check()
+        self.nginx.reload()
+
     def restart_postgres(self, downtime: float = 0) -> None:
         """Stop PostgreSQL (fast: connections are cut), wait `downtime` seconds, start it."""
         if self.postgres:

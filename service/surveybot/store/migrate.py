@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from surveybot.store.base import StoreUnavailable
 
 if TYPE_CHECKING:  # a SQLite deployment never loads psycopg
     import psycopg
@@ -47,6 +51,35 @@ def default_migrations_dir() -> Path:
         return Path(env)
     # service/surveybot/store/migrate.py -> repository top
     return Path(__file__).resolve().parents[3] / "db"
+
+
+# `surveybot migrate` waits this long for a database that does not answer yet (compose starts it
+# beside a restarting database), trying again after 0.5 s, then twice as long each time, up to 5 s.
+DEFAULT_WAIT_SECONDS = 60.0
+FIRST_RETRY_SECONDS = 0.5
+LONGEST_RETRY_SECONDS = 5.0
+
+
+def migrate_when_reachable(
+    migrate: Callable[[], list[str]],
+    wait_seconds: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Run `migrate`, again with backoff while the database is unavailable, for at most
+    `wait_seconds` in all; past that the last StoreUnavailable is raised."""
+    deadline = clock() + wait_seconds
+    delay = FIRST_RETRY_SECONDS
+    while True:
+        try:
+            return migrate()
+        except StoreUnavailable:
+            left = deadline - clock()
+            if left <= 0:
+                raise
+            sleep(min(delay, left))
+            delay = min(delay * 2, LONGEST_RETRY_SECONDS)
 
 
 def migration_files(dialect: Dialect, migrations_dir: Path | str | None = None) -> list[Path]:
