@@ -72,11 +72,12 @@ def test_the_export_download_is_recorded_as_a_web_action(store: Store, admin: Pe
     number = publish(admin)
     admin.say(f"다운로드 {number}")
     card = admin.last["template"]["outputs"][0]["textCard"]
-    url = card["buttons"][0]["webLinkUrl"].removeprefix("https://bot.example.test")
-    assert admin.client.simulate_get(url).status_code == 200
-    newest = store.audit_page(limit=1)[0]
-    assert newest.event.action is Action.EXPORT_DOWNLOAD
-    assert newest.actor == Actor(store.find_users("김관리")[0].id, Via.WEB)
+    for button, kind in zip(card["buttons"], ("csv", "xlsx"), strict=True):
+        url = button["webLinkUrl"].removeprefix("https://bot.example.test")
+        assert admin.client.simulate_get(url).status_code == 200
+        newest = store.audit_page(limit=1)[0]
+        assert (newest.event.action, newest.event.detail) == (Action.EXPORT_DOWNLOAD, kind)
+        assert newest.actor == Actor(store.find_users("김관리")[0].id, Via.WEB)
 
 
 def test_history_pages_newest_first(store: Store, admin: Person) -> None:

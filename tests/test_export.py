@@ -255,3 +255,10 @@ def test_content_disposition_trims_long_titles() -> None:
     value = content_disposition(make_survey(title="가" * 300), now)
     name = unquote(value.split("''", 1)[1])
     assert name == "가" * 50 + "-20261125.csv"
+
+
+def test_content_disposition_names_the_workbook_too() -> None:
+    now = datetime(2026, 12, 10, 16, 0, tzinfo=UTC)  # 2026-12-11 in Korea
+    value = content_disposition(make_survey(title="송년회"), now, "xlsx")
+    assert 'filename="survey-3-20261211.xlsx"' in value
+    assert unquote(value.split("filename*=UTF-8''")[1]) == "송년회-20261211.xlsx"

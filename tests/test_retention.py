@@ -13,6 +13,7 @@ import pytest
 
 from support.chat_fixtures import ADMIN_CODE, answer_all, publish
 from support.chat_helper import Clock, Person
+from support.results_links import path, results_page_url
 from surveybot import audit
 from surveybot.app import create_app
 from surveybot.audit import Action
@@ -55,7 +56,8 @@ def test_purge_deletes_the_answers_and_says_so(
     number, before = answered_survey(store, admin, person, clock)
     assert TEXT in before and "응답 2명" in before
     admin.say(f"다운로드 {number}")
-    link = admin.last["template"]["outputs"][0]["textCard"]["buttons"][0]["webLinkUrl"]
+    buttons = admin.last["template"]["outputs"][0]["textCard"]["buttons"]
+    links = [button["webLinkUrl"] for button in buttons]  # the CSV and the .xlsx
 
     candidates = store.purge_candidates(BEFORE, clock())
     assert [s.id for s in candidates] == [number]
@@ -67,12 +69,16 @@ def test_purge_deletes_the_answers_and_says_so(
     assert "파기" in after and TEXT not in after
     if keep:
         assert counts(after) == counts(before) and counts(after)  # the summary, unchanged
+        page = admin.client.simulate_get(path(results_page_url(admin, number)))
+        assert page.status_code == 200 and 'id="purged-notice"' in page.text
+        assert TEXT not in page.text
     else:
         assert not counts(after) and "응답 2명" not in after
     assert "파기" in admin.say(f"미응답 {number}") and "박하나" not in admin.text
     assert "파기" in admin.say(f"다운로드 {number}")
-    gone = admin.client.simulate_get(link.removeprefix("https://bot.example.test"))
-    assert gone.status_code == 410  # a link issued before the purge gives no empty file
+    for link in links:  # a link issued before the purge gives no empty file
+        gone = admin.client.simulate_get(link.removeprefix("https://bot.example.test"))
+        assert gone.status_code == 410, link
     assert "다시 열 수 없" in admin.say(f"재개 {number}")
     assert "파기됨" in admin.say("설문관리")
     mine = person("p1").say(f"내응답 {number}")

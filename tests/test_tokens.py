@@ -9,15 +9,23 @@ import struct
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from surveybot.tokens import (
     PURPOSE,
+    ChartClaim,
     ExportClaim,
+    ResultsClaim,
     TokenError,
     TokenExpired,
     TokenInvalid,
+    sign_chart_token,
     sign_export_token,
+    sign_results_token,
+    verify_chart_token,
     verify_export_token,
+    verify_results_token,
 )
 
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -160,3 +168,49 @@ def test_empty_secret_is_refused() -> None:
 def test_out_of_range_fields_are_refused(args: tuple[int, int, int]) -> None:
     with pytest.raises(ValueError):
         sign_export_token(SECRET, *args)
+
+
+# --- the purposes of issue 11: results page and chart links ----------------------------------
+SIGNERS = {
+    "export": (sign_export_token, verify_export_token),
+    "results": (sign_results_token, verify_results_token),
+    "chart": (sign_chart_token, verify_chart_token),
+}
+U64 = st.integers(min_value=0, max_value=2**64 - 1)
+
+
+def test_results_and_chart_round_trips() -> None:
+    results = sign_results_token(SECRET, 3, 42, EXPIRES)
+    assert verify_results_token(SECRET, results, EXPIRES - 1) == ResultsClaim(3, 42, EXPIRES)
+    chart = sign_chart_token(SECRET, 3, 2**64 - 1, EXPIRES)
+    assert verify_chart_token(SECRET, chart, EXPIRES - 1) == ChartClaim(3, 2**64 - 1, EXPIRES)
+    with pytest.raises(TokenExpired):
+        verify_chart_token(SECRET, chart, EXPIRES)
+
+
+@given(
+    st.sampled_from(sorted(SIGNERS)), st.sampled_from(sorted(SIGNERS)), U64, U64,
+    st.integers(min_value=1, max_value=2**40),
+)  # fmt: skip
+def test_a_token_opens_only_what_it_was_made_for(
+    made: str, used: str, survey: int, second: int, expires: int
+) -> None:
+    sign, _ = SIGNERS[made]
+    _, verify = SIGNERS[used]
+    token = sign(SECRET, survey, second, expires)
+    if made == used:
+        assert verify(SECRET, token, expires - 1).survey_id == survey
+    else:
+        with pytest.raises(TokenInvalid):
+            verify(SECRET, token, expires - 1)
+
+
+@given(st.sampled_from(sorted(SIGNERS)), st.data())
+def test_any_changed_character_is_invalid(kind: str, data: st.DataObject) -> None:
+    sign, verify = SIGNERS[kind]
+    token = sign(SECRET, 7, 9, EXPIRES)
+    index = data.draw(st.integers(min_value=0, max_value=len(token) - 1))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    char = data.draw(st.sampled_from(alphabet).filter(lambda c: c != token[index]))
+    with pytest.raises(TokenInvalid):
+        verify(SECRET, token[:index] + char + token[index + 1 :], EXPIRES - 1)

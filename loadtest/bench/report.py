@@ -24,6 +24,7 @@ PHASES = {
     "shapes": "locust shapes (think time 0.5-1.5 s, default configuration)",
     "growth": "Growth with data: latency at N stored answers (paper shape)",
     "export": "Growth with data: exporting a survey with N respondents",
+    "export_xlsx": "Growth with data: the same survey as an .xlsx workbook (constant memory)",
     "profile": "Where the CPU goes: the windows profiled with py-spy",
 }
 
@@ -67,7 +68,7 @@ def _apart(row: dict[str, Any]) -> str:
 
 def export_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = table_head(
-        "respondents:", "seed (s):", "`다운로드` reply (ms):", "export GET (s):", "CSV size (MB):",
+        "respondents:", "seed (s):", "`다운로드` reply (ms):", "export GET (s):", "file size (MB):",
         "worker RSS before (MB):", "worker peak (MB):", "peak growth (MB):", "note",
     )  # fmt: skip
     for r in rows:
@@ -135,7 +136,7 @@ def markdown(run: Any, finished: bool) -> str:
         if not chosen:
             continue
         out += ["", f"## {title}", ""]
-        if phase == "export":
+        if phase in ("export", "export_xlsx"):
             out += export_table(chosen)
         else:
             out += load_table(chosen)

@@ -99,18 +99,18 @@ def csv_chunks(
         yield _drain(buffer)
 
 
-def export_filename(survey: Survey, now: datetime) -> str:
+def export_filename(survey: Survey, now: datetime, extension: str = "csv") -> str:
     """Return the ASCII file name of a download, dated in Korea time."""
-    return f"survey-{survey.id}-{_kst_date(now)}.csv"
+    return f"survey-{survey.id}-{_kst_date(now)}.{extension}"
 
 
-def content_disposition(survey: Survey, now: datetime) -> str:
+def content_disposition(survey: Survey, now: datetime, extension: str = "csv") -> str:
     """Return a Content-Disposition with an ASCII name and the Korean title (RFC 5987/6266)."""
-    ascii_name = export_filename(survey, now)
+    ascii_name = export_filename(survey, now, extension)
     title = _safe_title(survey.title)
     if not title:
         return f'attachment; filename="{ascii_name}"'
-    unicode_name = f"{title}-{_kst_date(now)}.csv"
+    unicode_name = f"{title}-{_kst_date(now)}.{extension}"
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(unicode_name, safe='')}"
 
 

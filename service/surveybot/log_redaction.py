@@ -1,5 +1,8 @@
 """Keep export links out of every log line: the token in /exports/<token> is a download password.
 
+The results page (/results/<token>) and chart (/charts/<token>.png) links are redacted the same
+way: the first opens every answer to an admin's eyes, the second needs no session at all.
+
 nginx masks it in its own access log; gunicorn's access log (the request line and path), its error
 log ("Error handling request GET /exports/...", a bad request line quoted in a warning) and a
 traceback can each carry it too. One filter on the records redacts them all, whatever the format
@@ -18,14 +21,19 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 # Up to the next separator a request line, a quoted atom, a query or a traceback could put there.
-_EXPORT_TOKEN = re.compile(r"(/exports/)[^\s/?#\"'\\]+")
+_EXPORT_TOKEN = re.compile(r"(/(?:exports|results|charts)/)[^\s/?#\"'\\]+")
+_MARKERS = ("/exports/", "/results/", "/charts/")
 REDACTED = r"\1<redacted>"
 _TRACEBACKS = logging.Formatter()
 
 
 def redact(text: str) -> str:
-    """Replace the token of every /exports/<token> in text."""
-    return _EXPORT_TOKEN.sub(REDACTED, text) if "/exports/" in text else text
+    """Replace the token of every /exports/<token> (and results and chart link) in text."""
+    return _EXPORT_TOKEN.sub(REDACTED, text) if _marked(text) else text
+
+
+def _marked(text: str) -> bool:
+    return any(marker in text for marker in _MARKERS)
 
 
 class RedactExportTokens(logging.Filter):
@@ -36,7 +44,7 @@ class RedactExportTokens(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed call: the handler reports it, as it would without us
             return True
-        if "/exports/" in message:
+        if _marked(message):
             record.msg, record.args = redact(message), None
         if record.exc_info and not record.exc_text:
             # Formatters reuse exc_text when it is set, so the redacted text is what they write.

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import falcon
 import msgspec
@@ -140,6 +140,7 @@ class SkillResource:
 RETRY_HEADER = "X-Retry-Elsewhere"
 
 
+@runtime_checkable
 class DatabaseState(Protocol):
     """What the skill needs to know of a database that can be down (the PostgreSQL store)."""
 
@@ -289,7 +290,9 @@ class ExportResource:
             raise falcon.HTTPGone(description="The survey was deleted.")
         if survey.purged_at is not None:  # an empty file would pass for "nobody answered"
             raise falcon.HTTPGone(description="The answers to this survey were purged.")
-        downloaded = audit.Event(audit.Action.EXPORT_DOWNLOAD, audit.Target.SURVEY, survey.id)
+        downloaded = audit.Event(
+            audit.Action.EXPORT_DOWNLOAD, audit.Target.SURVEY, survey.id, "csv"
+        )
         self._store.record_audit(audit.by(user.id, audit.Via.WEB), downloaded, now)
         resp.content_type = "text/csv; charset=utf-8"
         resp.set_header("Content-Disposition", content_disposition(survey, now))

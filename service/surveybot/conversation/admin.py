@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import logging
 
+from surveybot import audit
+from surveybot.charts import chart_path
 from surveybot.conversation.commands import Command
 from surveybot.conversation.context import MAX_PAGE, Context, kst, paged
 from surveybot.conversation.replies import no_survey, number_from, survey_from
-from surveybot.domain import ANONYMOUS_RESULTS_MIN, Question, QuestionKind, Results, Role, Survey
+from surveybot.disclosure import results_hidden
+from surveybot.domain import (
+    ANONYMOUS_RESULTS_MIN,
+    PendingPerson,
+    Question,
+    QuestionKind,
+    Results,
+    Role,
+    Survey,
+)
+from surveybot.kakao.limits import CARD_TITLE_MAX, truncate
 from surveybot.kakao.reply import Button, Reply
 from surveybot.korean import josa, quoted
 from surveybot.names import InvalidName, split_name_number
 from surveybot.store.base import ReleaseOutcome, RoleOutcome, WriteOutcome
-from surveybot.tokens import sign_export_token
+from surveybot.tokens import sign_export_token, sign_results_token
 
 log = logging.getLogger("surveybot.admin")
 
@@ -39,7 +51,13 @@ def _status(ctx: Context, survey: Survey) -> str:
     anonymous = " · 익명" if survey.anonymous else ""
     if survey.is_open(ctx.now):
         return f"진행 중 (마감 {kst(survey.deadline)}){anonymous}"
+    if survey.purged_at is not None:
+        return f"마감됨{anonymous} · 응답 파기됨 ({kst(survey.purged_at)})"
     return f"마감됨{anonymous}"
+
+
+# A purged survey (`surveybot purge`) has no answers left to list or export.
+PURGED = "보존 기한이 지나 응답을 파기한 설문입니다"
 
 
 def results(ctx: Context, command: Command) -> Reply:
@@ -48,7 +66,32 @@ def results(ctx: Context, command: Command) -> Reply:
     if found is None:
         return no_survey(number)
     reply = paged(ctx, f"결과 {number}", results_text(ctx, found))
+    if ctx.page == 0:
+        _results_card(ctx, reply, found)
     return reply.quick(f"미응답 {number}").quick(f"다운로드 {number}").quick("설문관리")
+
+
+def _results_card(ctx: Context, reply: Reply, found: Results) -> None:
+    """The chart (when there is one it may show) and a link to the results page (issue 11).
+
+    Only URLs are made here; the chart is drawn when Kakao fetches it, so the reply stays fast.
+    """
+    settings, survey = ctx.settings, found.survey
+    if survey.purged_at is not None and not survey.summary_kept:
+        return  # nothing left to draw or to show
+    expires = int(ctx.now.timestamp()) + settings.export_ttl_seconds
+    token = sign_results_token(settings.secret_key, survey.id, ctx.registered.id, expires)
+    button = Button.link("결과 보기", f"{settings.public_base_url}/results/{token}")
+    title = truncate(f"{survey.id}. {survey.title}", CARD_TITLE_MAX)
+    minutes = max(settings.export_ttl_seconds // 60, 1)
+    description = f"응답 {found.respondents}명 / 대상 {found.population}명\n"
+    chart = chart_path(settings.secret_key, found, ctx.now)
+    if chart is None:
+        description += f"전체 결과는 '결과 보기'에서 ({minutes}분 동안 열 수 있음)"
+        reply.card(title, description, [button])
+        return
+    description += f"막대그래프 · 전체 결과는 '결과 보기'에서 ({minutes}분 동안 열 수 있음)"
+    reply.image_card(title, description, f"{settings.public_base_url}{chart}", [button])
 
 
 def anonymous_results_hidden(ctx: Context, survey: Survey, respondents: int) -> bool:
@@ -57,9 +100,7 @@ def anonymous_results_hidden(ctx: Context, survey: Survey, respondents: int) -> 
     While answers can still arrive, two views of the results a moment apart would show what the
     one person who answered in between chose; with one or two answers, the totals are theirs.
     """
-    if not survey.anonymous:
-        return False
-    return survey.is_open(ctx.now) or respondents < ANONYMOUS_RESULTS_MIN
+    return results_hidden(survey, respondents, ctx.now)
 
 
 ANONYMOUS_HIDDEN = (
@@ -76,6 +117,10 @@ def results_text(ctx: Context, found: Results) -> str:
         _status(ctx, survey),
         f"응답 {found.respondents}명 / 대상 {found.population}명{rate}",
     ]
+    if survey.purged_at is not None and not survey.summary_kept:
+        return "\n".join([*lines[:2], "", f"{PURGED}. 남은 결과가 없습니다."])
+    if survey.purged_at is not None:
+        lines += ["", f"{PURGED}. 보기별 집계만 남아 있습니다."]
     if anonymous_results_hidden(ctx, survey, found.respondents):
         lines += ["", ANONYMOUS_HIDDEN.format(n=ANONYMOUS_RESULTS_MIN)]
         return "\n".join(lines)
@@ -121,6 +166,10 @@ def pending(ctx: Context, command: Command) -> Reply:
         return no_survey(number)
     survey, people = found.survey, found.people
     head = f"[미응답] {survey.id}. {survey.title}"
+    if survey.purged_at is not None:  # who took part was purged too: everyone would be listed
+        return Reply().text(f"{head}\n{PURGED}. 누가 응답했는지도 남아 있지 않습니다.").quick(
+            f"결과 {number}"
+        )
     if page == 0 and found.after is None:
         if not people:
             return Reply().text(f"{head}\n모두 응답했습니다. 🎉").quick(f"결과 {number}")
@@ -128,15 +177,7 @@ def pending(ctx: Context, command: Command) -> Reply:
     else:
         # Counting everyone left would read them all; the counters say how far along it is.
         lines = [head, f"응답 {found.respondents}명 / 대상 {found.population}명 · {page + 1}쪽"]
-    for person in people:
-        details = [part for part in (person.member_no, person.department) if part]
-        if not person.registered:
-            details.append("미등록")
-        lines.append(
-            _clip(
-                f"• {person.name}" + (f" ({', '.join(details)})" if details else ""), PENDING_LINE
-            )
-        )
+    lines += [_pending_line(person) for person in people]
     if not people and found.after is not None:
         lines.append("이 쪽에서 살펴본 사람은 모두 응답했습니다. '다음'으로 이어서 찾습니다.")
     elif not people:
@@ -151,6 +192,13 @@ def pending(ctx: Context, command: Command) -> Reply:
     return reply.quick(f"결과 {number}").quick("설문관리")
 
 
+def _pending_line(person: PendingPerson) -> str:
+    details = [part for part in (person.member_no, person.department) if part]
+    if not person.registered:
+        details.append("미등록")
+    return _clip(f"• {person.name}" + (f" ({', '.join(details)})" if details else ""), PENDING_LINE)
+
+
 def _offer_reminder(ctx: Context, reply: Reply, survey: Survey, anyone: bool) -> None:
     """Chase the people listed through Kakao rather than by hand (issue 10)."""
     if anyone and ctx.settings.reminders_enabled and survey.is_open(ctx.now):
@@ -159,7 +207,7 @@ def _offer_reminder(ctx: Context, reply: Reply, survey: Survey, anyone: bool) ->
 
 def close(ctx: Context, command: Command) -> Reply:
     number = number_from(command)
-    outcome = ctx.store.close_survey(number, ctx.now)
+    outcome = ctx.store.close_survey(number, ctx.now, ctx.actor)
     if outcome is WriteOutcome.MISSING:
         return no_survey(number)
     text = (
@@ -173,6 +221,9 @@ def close(ctx: Context, command: Command) -> Reply:
 def reopen(ctx: Context, command: Command) -> Reply:
     before = survey_from(ctx, command)
     number = before.id
+    if before.purged_at is not None:
+        text = f"{number}번은 {PURGED}. 다시 열 수 없으니 새 설문을 만들어 주세요."
+        return Reply().text(text).quick(f"결과 {number}")
     if before.anonymous and not before.is_open(ctx.now):
         found = ctx.store.results(number)
         if found is not None and found.respondents >= ANONYMOUS_RESULTS_MIN:
@@ -183,7 +234,7 @@ def reopen(ctx: Context, command: Command) -> Reply:
                 "설문을 만들어 주세요."
             )
             return Reply().text(text).quick(f"결과 {number}")
-    outcome = ctx.store.reopen_survey(number, ctx.now)
+    outcome = ctx.store.reopen_survey(number, ctx.now, ctx.actor)
     if outcome is WriteOutcome.MISSING:
         return no_survey(number)
     if outcome is WriteOutcome.CLOSED:
@@ -218,7 +269,7 @@ def confirm_delete(ctx: Context, command: Command) -> Reply:
         # Only right after 삭제 n: a stray or forged 삭제확인 deletes nothing.
         text = f"삭제하려면 먼저 {quoted(f'삭제 {number}', '을/를')} 보내 주세요."
         return Reply().text(text).quick("설문관리")
-    deleted = ctx.store.delete_survey(number)
+    deleted = ctx.store.delete_survey(number, ctx.actor, ctx.now)
     ctx.forget("confirm")
     if not deleted:
         return Reply().text(f"{number}번 설문이 없습니다 (이미 삭제됨).").quick("설문관리")
@@ -229,6 +280,8 @@ def export(ctx: Context, command: Command) -> Reply:
     """A short-lived, signed link to the results file; the role is checked again at download."""
     survey = survey_from(ctx, command)
     number = survey.id
+    if survey.purged_at is not None:
+        return Reply().text(f"{number}번은 {PURGED}. 결과 파일이 없습니다.").quick(f"결과 {number}")
     if survey.anonymous:
         found = ctx.store.results(number)
         if found is None or anonymous_results_hidden(ctx, survey, found.respondents):
@@ -239,14 +292,18 @@ def export(ctx: Context, command: Command) -> Reply:
     settings = ctx.settings
     expires = int(ctx.now.timestamp()) + settings.export_ttl_seconds
     token = sign_export_token(settings.secret_key, survey.id, ctx.registered.id, expires)
+    issued = audit.Event(audit.Action.EXPORT_ISSUE, audit.Target.SURVEY, survey.id)
+    ctx.store.record_audit(ctx.actor, issued, ctx.now)
     url = f"{settings.public_base_url}/exports/{token}"
     minutes = max(settings.export_ttl_seconds // 60, 1)
     description = (
-        f"{survey.id}. {survey.title}\nCSV (Excel에서 열림) · 링크는 {minutes}분 동안 유효합니다."
+        f"{survey.id}. {survey.title}\n엑셀 파일(.xlsx) 또는 CSV · 링크는 {minutes}분 동안 "
+        "유효합니다."
     )
+    buttons = [Button.link("CSV 내려받기", url), Button.link("엑셀 내려받기", f"{url}.xlsx")]
     return (
         Reply()
-        .card("결과 파일", description, [Button.link("CSV 내려받기", url)])
+        .card("결과 파일", description, buttons)
         .quick(f"결과 {number}")
         .quick("설문관리")
     )
@@ -281,7 +338,7 @@ def _change_role(ctx: Context, command: Command, role: Role) -> Reply:
         numbers = ", ".join(p.member_no or "번호 없음" for p in people)
         return Reply().text(f"같은 이름이 여러 명입니다 ({numbers}). 번호를 붙여 주세요.")
     person = people[0]
-    outcome = ctx.store.set_role(person.id, role.value)
+    outcome = ctx.store.set_role(person.id, role.value, ctx.actor)
     title = "관리자" if role is Role.ADMIN else "회원"
     text = {
         RoleOutcome.OK: f"{person.name}님을 {josa(title, '으로/로')} 바꿨습니다.",
@@ -322,7 +379,7 @@ def release(ctx: Context, command: Command) -> Reply:
     if not name:
         text = "명단의 이름을 함께 보내 주세요. 예: '등록해제 홍길동' (동명이인은 '등록해제 홍길동 1234')"
         return Reply().text(text).quick("명단")
-    result = ctx.store.release_claim(name, number)
+    result = ctx.store.release_claim(name, number, ctx.actor)
     who = " ".join(part for part in (name, number) if part)
     if result.outcome is ReleaseOutcome.OK:
         log.warning(

@@ -18,6 +18,7 @@ QUICK_REPLIES_MAX = 10
 SIMPLE_TEXT_MAX = 1000
 CARD_TITLE_MAX = 50
 TEXT_CARD_DESCRIPTION_MAX = 400
+BASIC_CARD_DESCRIPTION_MAX = 230
 BUTTONS_MAX = 3
 LABEL_MAX = 14  # card buttons and quick replies alike
 BUBBLE_MAX_BYTES = 30_720
@@ -121,15 +122,21 @@ def _action(out: _Problems, node: object, path: str, actions: frozenset[str]) ->
 
 
 def _component(out: _Problems, kind: str, node: dict[Any, Any], path: str) -> None:
-    """simpleText and textCard, the components the builder emits; others pass unchecked."""
+    """simpleText, textCard and basicCard, the components the builder emits; others pass."""
     if kind == "simpleText":
         if not _filled(node, "text"):
             out.append(f"{path}.text: required")
         _text(out, node, "text", path, SIMPLE_TEXT_MAX)
-    elif kind == "textCard":
+    elif kind in ("textCard", "basicCard"):
+        basic = kind == "basicCard"
         _text(out, node, "title", path, CARD_TITLE_MAX)
-        _text(out, node, "description", path, TEXT_CARD_DESCRIPTION_MAX)
-        if not (_filled(node, "title") or _filled(node, "description")):
+        most = BASIC_CARD_DESCRIPTION_MAX if basic else TEXT_CARD_DESCRIPTION_MAX
+        _text(out, node, "description", path, most)
+        if basic:
+            thumbnail = node.get("thumbnail")
+            if not isinstance(thumbnail, dict) or not is_http_url(thumbnail.get("imageUrl")):
+                out.append(f"{path}.thumbnail.imageUrl: an http/https URL is required")
+        elif not (_filled(node, "title") or _filled(node, "description")):
             out.append(f"{path}: needs a title or a description")
         buttons = node.get("buttons", [])
         for index, button in enumerate(_list(out, buttons, f"{path}.buttons", BUTTONS_MAX)):

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from surveybot.kakao.limits import (
+    BASIC_CARD_DESCRIPTION_MAX,
     BUTTONS_MAX,
     CARD_TITLE_MAX,
     LABEL_MAX,
@@ -98,6 +99,17 @@ def _card(title: str | None, description: str | None, buttons: Sequence[Button])
     return {"textCard": card}
 
 
+def _image_card(
+    title: str | None, description: str | None, image_url: str, buttons: Sequence[Button]
+) -> Node:
+    """A basicCard: the textCard's title, description and buttons under a 2:1 thumbnail."""
+    card = _card(title, None, buttons)["textCard"]
+    if description:
+        card["description"] = _fit(description, BASIC_CARD_DESCRIPTION_MAX, "basicCard description")
+    # fixedRatio false: Kakao shows the image at 2:1, the ratio the chart is drawn in.
+    return {"basicCard": {**card, "thumbnail": {"imageUrl": image_url, "fixedRatio": False}}}
+
+
 def _quick_replies(items: Sequence[QuickReply], copied: bool = True) -> list[Node]:
     """Quick replies deduplicated on (label, text) and capped at 10."""
     nodes: list[Node] = []
@@ -144,6 +156,17 @@ class Reply:
     ) -> Reply:
         """Append a textCard with link buttons."""
         self._outputs.append(_card(title, description, buttons))
+        return self
+
+    def image_card(
+        self,
+        title: str | None,
+        description: str | None,
+        image_url: str,
+        buttons: Sequence[Button] = (),
+    ) -> Reply:
+        """Append a basicCard: a picture (`image_url`, http/https) above text and link buttons."""
+        self._outputs.append(_image_card(title, description, image_url, buttons))
         return self
 
     def quick(
