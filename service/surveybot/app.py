@@ -15,10 +15,12 @@ import falcon
 from surveybot.config import Config
 from surveybot.conversation.bot import Bot
 from surveybot.conversation.context import Settings
+from surveybot.devchat import add_dev_chat
 from surveybot.domain import utcnow
 from surveybot.kakao.request import BadRequest
 from surveybot.observability import Metrics, MetricsMiddleware, MetricsResource, configure_logging
 from surveybot.resources import (
+    DatabaseState,
     ExportResource,
     HealthResource,
     ReadyResource,
@@ -27,6 +29,7 @@ from surveybot.resources import (
     store_unavailable,
     unexpected,
 )
+from surveybot.results_web import add_results_routes
 from surveybot.store import open_store
 from surveybot.store.base import Store, StoreUnavailable
 
@@ -66,12 +69,22 @@ def create_app(
         secret_header=config.skill_secret_header,
         max_body=config.max_body_bytes,
         shed_after_ms=config.shed_after_ms,
+        # PostgreSQL's store knows when its database is down: a 503 nginx may retry elsewhere.
+        database=store if isinstance(store, DatabaseState) else None,
     )
     app.add_route("/skill", skill)
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(store))
     app.add_route("/exports/{token}", ExportResource(store, settings.secret_key, now))
+    # /results/{token}, /charts/{token}.png, /exports/{token}.xlsx (issue 11)
+    add_results_routes(app, store, settings.secret_key, settings.export_ttl_seconds, now)
     app.add_route("/metrics", MetricsResource(metrics))
+    if config.environment == "development":
+        # The browser simulator (/dev/chat) talks to the bot as anyone: never in production.
+        add_dev_chat(
+            app, secret=config.skill_secret, secret_header=config.skill_secret_header,
+            admin_code=config.admin_code is not None, max_body=config.max_body_bytes,
+        )  # fmt: skip
     app.add_error_handler(Exception, unexpected)
     app.add_error_handler(StoreUnavailable, store_unavailable)
     app.add_error_handler(BadRequest, bad_request)
