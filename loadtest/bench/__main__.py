@@ -247,9 +247,25 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--only", help="comma-separated phases, e.g. baselines,workers (for debugging)"
     )
     parser.add_argument("--budget", type=float, help="minutes (full 34, quick 8, smoke 2.5)")
+    parser.add_argument(
+        "--growth",
+        type=_sizes,
+        help="stored answers the growth phase measures, e.g. 1000,10000000 (the 10M run: about"
+        " 40 min; with --only growth)",
+    )
     args = parser.parse_args(argv)
     args.mode = args.mode or ("profile" if args.profile else "full")
     return args
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("sizes must be positive")
+    return sizes
 
 
 def default_out(mode: Mode) -> Path:
@@ -266,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = MODES[args.mode]
     if args.budget:
         mode = replace(mode, budget_s=args.budget * 60)
+    if args.growth:
+        mode = replace(mode, growth=args.growth)
     if args.profile and not mode.profile:
         mode = replace(mode, profile=PROFILED, budget_s=mode.budget_s + 3 * 60)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -16,7 +16,7 @@ from surveybot.domain import Role
 from surveybot.roster_csv import RosterFileError, read_roster_csv, write_roster_csv
 from surveybot.store import open_store
 from surveybot.store.base import RoleOutcome, Store, StoreUnavailable
-from surveybot.store.migrate import DEFAULT_WAIT_SECONDS, migrate_when_reachable
+from surveybot.store.migrate import migrate_when_reachable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,8 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument(
         "--wait", type=float, metavar="SECONDS",
-        default=os.environ.get("DB_MIGRATE_WAIT_SECONDS") or DEFAULT_WAIT_SECONDS,
-        help="wait this long for the database to answer (DB_MIGRATE_WAIT_SECONDS, %(default)g)",
+        help="wait this long for the database to answer (default: DB_MIGRATE_WAIT_SECONDS, 60)",
     )  # fmt: skip
     migrate.set_defaults(run=_migrate)
 
@@ -80,7 +79,7 @@ def _store(config: Config) -> Store:
 def _serve(args: argparse.Namespace) -> int:
     config = Config.from_env()  # fail here, loudly, rather than in every worker
     store = _store(config)
-    wait = float(os.environ.get("DB_MIGRATE_WAIT_SECONDS") or DEFAULT_WAIT_SECONDS)
+    wait = config.db_migrate_wait_seconds
     try:
         migrate_when_reachable(store.migrate, wait)
     except StoreUnavailable as error:
@@ -101,14 +100,16 @@ def _migrate(args: argparse.Namespace) -> int:
     # The pool's and the store's warnings while the database is away would bury the one line
     # this command ends with. Restored after: tests (and callers) run main() in their process.
     logging.disable(logging.WARNING)
-    store = _store(Config.from_env(serving=False))
+    config = Config.from_env(serving=False)
+    wait = config.db_migrate_wait_seconds if args.wait is None else args.wait
+    store = _store(config)
     try:
-        applied = migrate_when_reachable(store.migrate, args.wait)
+        applied = migrate_when_reachable(store.migrate, wait)
     except StoreUnavailable as error:
         # One line an operator (or compose's log) can act on; no traceback.
         reason = " ".join(str(error).split())[:200]
         print(
-            f"migrate: the database did not answer within {args.wait:g} s, nothing applied "
+            f"migrate: the database did not answer within {wait:g} s, nothing applied "
             f"({reason})",
             file=sys.stderr,
         )

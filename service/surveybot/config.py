@@ -36,6 +36,8 @@ class Config:
     db_pool_max: int = 4
     db_connect_timeout: float = 2.0
     db_statement_timeout_ms: int = 2000
+    # How long `surveybot migrate` (and `serve`, before it starts) waits for a (re)starting database.
+    db_migrate_wait_seconds: float = 60.0
     # An export is one long read over a cursor, not a chat reply: it gets its own budget.
     export_statement_timeout_ms: int = 600_000
     max_body_bytes: int = 64 * 1024
@@ -87,6 +89,9 @@ class Config:
             db_pool_min=_int(env, "DB_POOL_MIN", cls.db_pool_min, 0, 100),
             db_pool_max=_int(env, "DB_POOL_MAX", cls.db_pool_max, 1, 100),
             db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", 2, 1, 4),
+            db_migrate_wait_seconds=_float(
+                env, "DB_MIGRATE_WAIT_SECONDS", cls.db_migrate_wait_seconds, 0, 3600
+            ),
             db_statement_timeout_ms=_int(
                 env, "DB_STATEMENT_TIMEOUT_MS", cls.db_statement_timeout_ms, 100, 4000
             ),

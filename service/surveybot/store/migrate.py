@@ -53,9 +53,9 @@ def default_migrations_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "db"
 
 
-# `surveybot migrate` waits this long for a database that does not answer yet (compose starts it
-# beside a restarting database), trying again after 0.5 s, then twice as long each time, up to 5 s.
-DEFAULT_WAIT_SECONDS = 60.0
+# `surveybot migrate` waits for a database that does not answer yet (compose starts it beside a
+# restarting database) up to DB_MIGRATE_WAIT_SECONDS (config.py), trying again after 0.5 s, then
+# twice as long each time, up to 5 s.
 FIRST_RETRY_SECONDS = 0.5
 LONGEST_RETRY_SECONDS = 5.0
 
