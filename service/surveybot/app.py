@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import falcon
 
@@ -48,6 +48,12 @@ class RequestId:
         resp.set_header("X-Request-Id", req.context.request_id)
 
 
+def _database_state(store: Store) -> DatabaseState | None:
+    """The store as a DatabaseState when its class is one (asked of the class: a wrapped store's
+    attributes may fail when touched)."""
+    return cast(DatabaseState, store) if issubclass(type(store), DatabaseState) else None
+
+
 def create_app(
     config: Config, store: Store, now: Callable[[], datetime] = utcnow
 ) -> falcon.App[falcon.Request, falcon.Response]:
@@ -70,7 +76,7 @@ def create_app(
         max_body=config.max_body_bytes,
         shed_after_ms=config.shed_after_ms,
         # PostgreSQL's store knows when its database is down: a 503 nginx may retry elsewhere.
-        database=store if isinstance(store, DatabaseState) else None,
+        database=_database_state(store),
     )
     app.add_route("/skill", skill)
     app.add_route("/healthz", HealthResource())
