@@ -149,13 +149,6 @@ def test_the_cache_is_bounded() -> None:
     assert len(renderer._cache) == 2
 
 
-def test_rendering_is_quick_enough_for_kakao() -> None:
-    render_png(results())  # matplotlib loaded
-    started = time.perf_counter()
-    render_png(results())
-    assert time.perf_counter() - started < charts.RENDER_TIMEOUT_SECONDS
-
-
 # --- through the app ------------------------------------------------------------------------
 
 
