@@ -96,6 +96,19 @@ def test_history_pages_newest_first(store: Store, admin: Person) -> None:
     assert "관리자 지정" in older[-1]
 
 
+def test_history_of_one_survey(store: Store, admin: Person) -> None:
+    first = publish(admin)
+    second = publish(admin)
+    admin.say(f"마감 {first}")
+    admin.say(f"마감 {second}")
+    admin.say(f"재개 {first}")
+    lines = [line for line in admin.say(f"기록 {first}").splitlines() if line.startswith("#")]
+    assert [line.split(": ")[1].split(" · ")[0] for line in lines] == ["재개", "마감", "설문 게시"]
+    assert all(f"{first}번 설문" in line for line in lines)
+    assert "기록 <설문 번호>" in admin.say("기록 송년회")  # not a number: says how, shows nothing
+    assert "기록이 없습니다" in admin.say("기록 99")
+
+
 def test_members_cannot_read_the_history(store: Store, admin: Person, member: Person) -> None:
     publish(admin)
     reply = member.say("기록")

@@ -21,6 +21,8 @@ CREATE TABLE audit_log (
     hash        text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$')
 );
 CREATE INDEX audit_log_at ON audit_log (at);
+-- `기록 n`: the records of one survey, newest first.
+CREATE INDEX audit_log_target ON audit_log (target_kind, target_id, seq);
 
 -- The chain's end: one row, moved forward by each append in the same statement, which also
 -- serialises appends (the row lock) so two admins acting at once get consecutive numbers.

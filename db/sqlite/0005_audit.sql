@@ -13,6 +13,8 @@ CREATE TABLE audit_log (
     hash        TEXT NOT NULL CHECK (length(hash) = 64)
 );
 CREATE INDEX audit_log_at ON audit_log (at);
+-- `기록 n`: the records of one survey, newest first.
+CREATE INDEX audit_log_target ON audit_log (target_kind, target_id, seq);
 
 CREATE TABLE audit_head (
     one  INTEGER PRIMARY KEY DEFAULT 1 CHECK (one = 1),

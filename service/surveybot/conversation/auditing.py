@@ -1,4 +1,4 @@
-"""`기록`: the audit trail in the chat, newest first, 20 a page (admins only)."""
+"""`기록` / `기록 n`: the audit trail (of survey n) in the chat, newest first, 20 a page (admins)."""
 
 from __future__ import annotations
 
@@ -30,19 +30,24 @@ VIA = {Via.CLI: "운영자(서버)", Via.SYSTEM: "시스템"}
 
 
 def history(ctx: Context, command: Command) -> Reply:
+    survey_id = command.number
+    if command.arg and survey_id is None:
+        return Reply().text("'기록' 또는 '기록 <설문 번호>'로 보내 주세요.").quick("기록")
     # A 다음 tap carries where the last page ended as the cursor's id (bot._cursor checked it).
     before = ctx.page_after[2] if ctx.page_after is not None and ctx.page > 0 else None
     page = ctx.page if before is not None else 0
-    records = ctx.store.audit_page(before, PAGE + 1)
+    records = ctx.store.audit_page(before, PAGE + 1, survey_id)
+    which = "" if survey_id is None else f" · {survey_id}번 설문"
     if not records:
         text = "기록이 없습니다." if before is None else "더 오래된 기록이 없습니다."
-        return Reply().text(text).quick("설문관리")
+        return Reply().text(f"[관리 기록{which}] {text}").quick("설문관리")
     shown = records[:PAGE]
-    lines = [f"[관리 기록] 최근 것부터 · {page + 1}쪽"]
+    lines = [f"[관리 기록{which}] 최근 것부터 · {page + 1}쪽"]
     lines += [_clip(describe(record)) for record in shown]
     reply = Reply().text("\n".join(lines))
     if len(records) > PAGE:
-        ctx.next_page = {"more": "기록", "page": page + 1, "after": ["", "", shown[-1].seq]}
+        more = "기록" if survey_id is None else f"기록 {survey_id}"
+        ctx.next_page = {"more": more, "page": page + 1, "after": ["", "", shown[-1].seq]}
         reply.quick(f"다음 ({page + 2}쪽)", "다음", ctx.next_page)
     return reply.quick("설문관리")
 

@@ -58,6 +58,11 @@ SELECT a.seq, a.at, a.via, a.actor_id, a.action, a.target_kind, a.target_id, a.d
   LEFT JOIN users t ON a.target_kind = 'user' AND t.id = a.target_id
 """
 PAGE = _COLUMNS + " WHERE a.seq < :before ORDER BY a.seq DESC LIMIT :limit"
+SURVEY_PAGE = (
+    _COLUMNS
+    + " WHERE a.seq < :before AND a.target_kind = 'survey' AND a.target_id = :survey_id"
+    " ORDER BY a.seq DESC LIMIT :limit"
+)
 SINCE = _COLUMNS + " WHERE a.at >= :since ORDER BY a.seq"
 CHAIN = (
     "SELECT seq, at, via, actor_id, action, target_kind, target_id, detail, hash"
@@ -100,11 +105,18 @@ class AuditStore:
         with self._d.statement() if single else self._d.transaction(write=True) as tx:
             append(self._d, tx, actor, event, now)
 
-    def audit_page(self, before: int | None = None, limit: int = 20) -> list[AuditRecord]:
-        """The newest records older than sequence number `before`, newest first."""
-        params = {"before": NO_BEFORE if before is None else before, "limit": limit}
+    def audit_page(
+        self, before: int | None = None, limit: int = 20, survey_id: int | None = None
+    ) -> list[AuditRecord]:
+        """The newest records older than sequence number `before` (of one survey), newest first."""
+        params = {
+            "before": NO_BEFORE if before is None else before,
+            "limit": limit,
+            "survey_id": survey_id,
+        }
+        sql = PAGE if survey_id is None else SURVEY_PAGE
         with self._d.statement() as tx:
-            return [self._record(row) for row in tx.all(PAGE, params)]
+            return [self._record(row) for row in tx.all(sql, params)]
 
     def audit_since(self, since: datetime) -> list[AuditRecord]:
         """Every record from `since` on, oldest first."""

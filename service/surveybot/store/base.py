@@ -275,8 +275,10 @@ class Store(Reminders, Protocol):
         """Record an action that changes nothing else (an export link issued or used)."""
         ...
 
-    def audit_page(self, before: int | None = None, limit: int = 20) -> list[AuditRecord]:
-        """The newest records older than sequence number `before`, newest first."""
+    def audit_page(
+        self, before: int | None = None, limit: int = 20, survey_id: int | None = None
+    ) -> list[AuditRecord]:
+        """The newest records older than sequence number `before` (of one survey), newest first."""
         ...
 
     def audit_since(self, since: datetime) -> list[AuditRecord]: ...
