@@ -69,8 +69,13 @@ def seed(url: str, respondents: int) -> str:
     finally:
         store.close()
     with psycopg.connect(url, autocommit=True) as conn:
+        # A bulk load, as loadtest/seed.py does it: the per-row triggers (answer checks, counters)
+        # off for this session, then the counters recounted once. Seconds instead of a minute.
+        conn.execute("SET session_replication_role = replica")
         conn.execute(MEMBERS, {"n": respondents})
         conn.execute(RESPONSES, {"survey_id": survey.id, "text": ANSWER_TEXT})
+        conn.execute("SET session_replication_role = DEFAULT")
+        conn.execute("SELECT surveybot_recount()")
     return sign_export_token(SECRET_KEY.encode(), survey.id, admin.id, int(time.time()) + 3600)
 
 
