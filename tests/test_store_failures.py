@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -156,3 +157,51 @@ def test_postgres_store_down_answers_at_once_then_recovers(pg_url: str) -> None:
             assert store.list_surveys() == []
         finally:
             store.close()
+
+
+def _waiting_pid(conn: psycopg.Connection[Any], other_than: int = 0) -> int:
+    """The backend waiting for a lock on responses (not `other_than`), within 5 s."""
+    query = (
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE '%%INSERT INTO responses%%' AND pid <> pg_backend_pid() AND pid <> %s"
+    )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        row = conn.execute(query, (other_than,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.02)
+    raise AssertionError("no submit waiting for the lock")
+
+
+def test_a_submit_whose_connection_breaks_under_it_is_saved_once(pg_url: str) -> None:
+    """The submit (an upsert) is tried once more on a fresh connection when its connection dies
+    mid-statement: the person is told "saved", and the database holds the answer once."""
+    store = PostgresStore(pg_url)
+    outcome: list[WriteOutcome] = []
+    try:
+        store.migrate()
+        me = person(store, "me")
+        sid = publish(store)
+        with (
+            psycopg.connect(pg_url, autocommit=True) as watcher,
+            psycopg.connect(pg_url) as locker,
+        ):
+            locker.execute("LOCK TABLE responses IN SHARE MODE")  # inserts wait for its commit
+            submit = threading.Thread(
+                target=lambda: outcome.append(
+                    store.submit_response(sid, me, "u:me", (1, [2], "same"), NOW)
+                )
+            )
+            submit.start()
+            first = _waiting_pid(watcher)
+            watcher.execute("SELECT pg_terminate_backend(%s)", (first,))  # dies mid-statement
+            _waiting_pid(watcher, other_than=first)  # the retry, on a fresh connection
+            locker.commit()
+            submit.join(timeout=10)
+        assert outcome == [WriteOutcome.OK]
+        assert raw(store, "SELECT count(*) FROM responses WHERE survey_id = ?", sid) == [(1,)]
+        found = store.results(sid)
+        assert found is not None and found.respondents == 1
+    finally:
+        store.close()
