@@ -116,7 +116,8 @@ def render_png(found: Results) -> bytes:
     hidden = len([q for q in survey.questions if q.kind is not QuestionKind.TEXT]) - len(shown)
     if hidden > 0:
         heading += f" (외 {hidden}개 질문은 결과 보기에서)"
-    figure.suptitle(_safe(heading), fontproperties=FontProperties(fname=bold, size=12))
+    # Sizes for a thumbnail: the card shows the 800 px image at about a third on a phone screen.
+    figure.suptitle(_safe(heading), fontproperties=FontProperties(fname=bold, size=16))
     columns = 1 if len(shown) == 1 else 2
     rows = (len(shown) + columns - 1) // columns
     axes = figure.subplots(rows, columns, squeeze=False).flat
@@ -135,21 +136,21 @@ def _draw_question(ax: Any, found: Results, index: int, regular: str, bold: str)
     question = found.survey.questions[index]
     counts = found.counts.get(index, {})
     values = [counts.get(i, 0) for i in range(len(question.options))]
-    size = 9 if len(values) <= 5 else 7
+    size = 13 if len(values) <= 4 else 11 if len(values) <= 6 else 9
     label_font = FontProperties(fname=regular, size=size)
     positions = list(range(len(values)))[::-1]  # the first option on top
     ax.barh(positions, values, color=BAR_COLOR, height=0.6)
-    labels = [_safe(_clip(option, 12)) for option in question.options]
+    labels = [_safe(_clip(option, 8)) for option in question.options]
     ax.set_yticks(positions, labels=labels, fontproperties=label_font)
-    ax.set_xlim(0, max(max(values, default=0), 1) * 1.35)
+    ax.set_xlim(0, max(max(values, default=0), 1) * 1.6)  # room for "12명 (34%)" at the end
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     for position, value in zip(positions, values, strict=True):
         share = value * 100 // found.respondents if found.respondents else 0
         ax.text(value, position, f" {value}명 ({share}%)", va="center", fontproperties=label_font)
-    title = _safe(f"Q{index + 1}. {_clip(question.title, 28)}")
-    ax.set_title(title, loc="left", fontproperties=FontProperties(fname=bold, size=10))
+    title = _safe(f"Q{index + 1}. {_clip(question.title, 22)}")
+    ax.set_title(title, loc="left", fontproperties=FontProperties(fname=bold, size=14))
 
 
 def _clip(text: str, limit: int) -> str:
