@@ -14,6 +14,7 @@ import pytest
 from support.chat_fixtures import ADMIN_CODE, answer_all, publish
 from support.chat_helper import Clock, Person
 from support.results_links import path, results_page_url
+from support.store_helpers import raw
 from surveybot import audit
 from surveybot.app import create_app
 from surveybot.audit import Action
@@ -36,6 +37,9 @@ def answered_survey(
         someone = person(key)
         someone.say(f"등록 {name}")
         assert "저장되었습니다" in answer_all(someone, number)
+    boss = store.find_users("김관리")[0]
+    queued = store.queue_manual_reminder(number, 1, boss.id, clock())  # the one left: the admin
+    assert queued.people == 1
     clock.advance(days=20)  # past the deadline
     return number, admin.say(f"결과 {number}")
 
@@ -84,6 +88,8 @@ def test_purge_deletes_the_answers_and_says_so(
     mine = person("p1").say(f"내응답 {number}")
     assert "파기" in mine and "참석" not in mine  # not "you never answered", and no answer
     assert store.get_response(number, str(store.find_users("박하나")[0].id)) is None
+    assert raw(store, "SELECT count(*) FROM participants WHERE survey_id = ?", number) == [(0,)]
+    assert raw(store, "SELECT count(*) FROM reminder_outbox") == [(0,)]  # whom it reminded
     newest = store.audit_page(limit=1)[0]
     assert newest.event.action is Action.PURGE and newest.event.target_id == number
     assert newest.event.detail == f"responses=2 summary={'kept' if keep else 'dropped'}"

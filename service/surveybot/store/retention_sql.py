@@ -2,7 +2,8 @@
 
 Each survey is purged in its own transaction with its audit row: the survey is locked and checked
 again (still closed before the date, not purged), its counts are kept in tallies' slot -1 when
-asked, then its responses and its participation go and the survey is marked. A crash leaves every
+asked, then its responses, its participation and whom its reminders went to go, and the survey is
+marked. A crash leaves every
 survey either purged completely or untouched, and running the purge again finishes the rest.
 """
 
@@ -36,12 +37,18 @@ GROUP BY survey_id, question, choice
 ON CONFLICT (survey_id, question, choice, slot) DO UPDATE SET n = tallies.n + excluded.n
 """
 DELETE_RESPONSES = "DELETE FROM responses WHERE survey_id = :survey_id"
+# Who took part, and who was reminded (which says who had not answered then).
+_REMINDED = (
+    "DELETE FROM reminder_outbox"
+    " WHERE reminder_id IN (SELECT id FROM reminders WHERE survey_id = :survey_id)"
+)
 DELETE_PARTICIPATION = {
     "postgres": [
         "DELETE FROM participants WHERE survey_id = :survey_id",
         "DELETE FROM anonymous_participation WHERE survey_id = :survey_id",
+        _REMINDED,
     ],
-    "sqlite": ["DELETE FROM participants WHERE survey_id = :survey_id"],
+    "sqlite": ["DELETE FROM participants WHERE survey_id = :survey_id", _REMINDED],
 }
 DROP_COUNTS = "DELETE FROM tallies WHERE survey_id = :survey_id"
 MARK = """
