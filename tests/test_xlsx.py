@@ -10,14 +10,18 @@ from urllib.parse import unquote
 
 import falcon.testing
 import openpyxl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support.chat_fixtures import answer_all, publish
 from support.chat_helper import SURVEY_MESSAGE, Clock, Person
 from support.results_links import download_urls, path
+from surveybot.config import DEV_SECRET_KEY
 from surveybot.domain import ExportRow, Question, QuestionKind, Results, Survey
 from surveybot.export import FORMULA_STARTS
+from surveybot.store.base import Store
+from surveybot.tokens import sign_export_token
 from surveybot.xlsx_export import RESPONSES_SHEET, SUMMARY_SHEET, display_width, write_workbook
 
 NOW = datetime(2026, 12, 11, 0, 30, tzinfo=UTC)
@@ -222,3 +226,27 @@ def test_an_anonymous_survey_gives_no_workbook_while_hidden(
     sheet = openpyxl.load_workbook(io.BytesIO(result.content))[RESPONSES_SHEET]
     assert [c.value for c in sheet[1]][0] == "응답"
     assert [c.value for c in sheet[2]][0] == 1
+
+
+@pytest.mark.parametrize("suffix", ["", ".xlsx"], ids=["csv", "xlsx"])
+def test_a_link_to_hidden_anonymous_results_gets_no_file(
+    store: Store,
+    admin: Person,
+    person: Callable[[str], Person],
+    client: falcon.testing.TestClient,
+    clock: Clock,
+    suffix: str,
+) -> None:
+    """The chat never offers a file of an open anonymous survey; a link made anyway (a genuine
+    signature, say from a bug or an old release) is refused at download too, for either file."""
+    number = publish(admin, SURVEY_MESSAGE + "\n익명")
+    for n in range(3):
+        someone = person(f"anon-{n}")
+        someone.say(f"등록 익명{n}")
+        answer_all(someone, number)
+    boss = store.find_users("김관리")[0]
+    expires = int(clock().timestamp()) + 600
+    token = sign_export_token(DEV_SECRET_KEY.encode(), number, boss.id, expires)
+    assert client.simulate_get(f"/exports/{token}{suffix}").status_code == 403  # still open
+    admin.say(f"마감 {number}")
+    assert client.simulate_get(f"/exports/{token}{suffix}").status_code == 200  # closed, 3 answers

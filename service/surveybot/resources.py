@@ -16,6 +16,7 @@ import msgspec
 
 from surveybot import audit
 from surveybot.conversation.bot import Bot
+from surveybot.disclosure import results_hidden
 from surveybot.domain import Survey
 from surveybot.export import content_disposition, csv_chunks
 from surveybot.kakao.reply import APOLOGY as APOLOGY  # re-exported: the text users may see
@@ -263,6 +264,39 @@ class ReadyResource:
         return ready
 
 
+def authorise_download(
+    store: Store, secret_key: bytes, token: str, now: datetime, kind: str
+) -> Survey:
+    """The survey an export link may download now, its use recorded; else the HTTP error.
+
+    Shared by the CSV and the .xlsx (results_web.py): one token, one set of rules.
+    """
+    try:
+        claim = verify_export_token(secret_key, token, now.timestamp())
+    except TokenExpired:
+        raise falcon.HTTPGone(
+            description="This download link has expired. Ask the bot again."
+        ) from None
+    except TokenInvalid:
+        raise falcon.HTTPForbidden(description="This download link is not valid.") from None
+    user = store.get_user(claim.user_id)
+    # The role is checked again: a link made by an admin who was since demoted is dead.
+    if user is None or not user.is_admin:
+        raise falcon.HTTPForbidden(description="This download link is no longer allowed.")
+    survey = store.get_survey(claim.survey_id)
+    if survey is None:
+        raise falcon.HTTPGone(description="The survey was deleted.")
+    if survey.purged_at is not None:  # an empty file would pass for "nobody answered"
+        raise falcon.HTTPGone(description="The answers to this survey were purged.")
+    if survey.anonymous:
+        found = store.results(survey.id, latest=0)
+        if found is None or results_hidden(survey, found.respondents, now):
+            raise falcon.HTTPForbidden(description="These results are not shown yet.")
+    event = audit.Event(audit.Action.EXPORT_DOWNLOAD, audit.Target.SURVEY, survey.id, kind)
+    store.record_audit(audit.by(user.id, audit.Via.WEB), event, now)
+    return survey
+
+
 class ExportResource:
     """GET /exports/{token}: the results file behind a signed, expiring link."""
 
@@ -273,27 +307,7 @@ class ExportResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
         now = self._now()
-        try:
-            claim = verify_export_token(self._secret_key, token, now.timestamp())
-        except TokenExpired:
-            raise falcon.HTTPGone(
-                description="This download link has expired. Ask the bot again."
-            ) from None
-        except TokenInvalid:
-            raise falcon.HTTPForbidden(description="This download link is not valid.") from None
-        user = self._store.get_user(claim.user_id)
-        # The role is checked again: a link made by an admin who was since demoted is dead.
-        if user is None or not user.is_admin:
-            raise falcon.HTTPForbidden(description="This download link is no longer allowed.")
-        survey = self._store.get_survey(claim.survey_id)
-        if survey is None:
-            raise falcon.HTTPGone(description="The survey was deleted.")
-        if survey.purged_at is not None:  # an empty file would pass for "nobody answered"
-            raise falcon.HTTPGone(description="The answers to this survey were purged.")
-        downloaded = audit.Event(
-            audit.Action.EXPORT_DOWNLOAD, audit.Target.SURVEY, survey.id, "csv"
-        )
-        self._store.record_audit(audit.by(user.id, audit.Via.WEB), downloaded, now)
+        survey = authorise_download(self._store, self._secret_key, token, now, "csv")
         resp.content_type = "text/csv; charset=utf-8"
         resp.set_header("Content-Disposition", content_disposition(survey, now))
         resp.set_header("Cache-Control", "no-store")

@@ -16,11 +16,12 @@ from typing import IO
 
 import falcon
 
-from surveybot import audit, charts
+from surveybot import charts
 from surveybot.charts import ChartRenderer, ChartUnavailable, chart_path
 from surveybot.disclosure import results_hidden
 from surveybot.domain import Survey
 from surveybot.export import content_disposition
+from surveybot.resources import authorise_download
 from surveybot.results_page import (
     PENDING_SHOWN,
     TEXT_PAGES_MAX,
@@ -37,7 +38,6 @@ from surveybot.tokens import (
     TokenInvalid,
     sign_export_token,
     verify_chart_token,
-    verify_export_token,
     verify_results_token,
 )
 from surveybot.xlsx_export import xlsx_file
@@ -183,27 +183,10 @@ class XlsxExportResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
         now = self._now()
-        try:
-            claim = verify_export_token(self._secret_key, token, now.timestamp())
-        except TokenExpired:
-            raise falcon.HTTPGone(
-                description="This download link has expired. Ask the bot again."
-            ) from None
-        except TokenInvalid:
-            raise falcon.HTTPForbidden(description="This download link is not valid.") from None
-        user = self._store.get_user(claim.user_id)
-        if user is None or not user.is_admin:
-            raise falcon.HTTPForbidden(description="This download link is no longer allowed.")
-        found = self._store.results(claim.survey_id, latest=0)
+        survey = authorise_download(self._store, self._secret_key, token, now, "xlsx")
+        found = self._store.results(survey.id, latest=0)
         if found is None:
             raise falcon.HTTPGone(description="The survey was deleted.")
-        survey = found.survey
-        if survey.purged_at is not None:  # an empty workbook would pass for "nobody answered"
-            raise falcon.HTTPGone(description="The answers to this survey were purged.")
-        if results_hidden(survey, found.respondents, now):
-            raise falcon.HTTPForbidden(description="These results are not shown yet.")
-        event = audit.Event(audit.Action.EXPORT_DOWNLOAD, audit.Target.SURVEY, survey.id, "xlsx")
-        self._store.record_audit(audit.by(user.id, audit.Via.WEB), event, now)
         # Written whole before the response starts: a failure is a clean 500/503, never a
         # truncated file that Excel would call damaged.
         with self._store.export_rows(survey.id) as rows:
