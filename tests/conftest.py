@@ -30,7 +30,7 @@ MARKERS = ("unit", "store", "system")
 # fixtures or code start processes marks its tests itself (`pytestmark`, `@pytest.mark.system`).
 SYSTEM_FIXTURES = frozenset({"stack_folder", "module_stack_folder"})
 STORE_FIXTURES = frozenset(
-    {"store", "sqlite_store", "pg_store", "sqlite_path", "pg_url", "pg_server"}
+    {"store", "sqlite_store", "pg_store", "sqlite_path", "pg_url", "pg_server", "cli_database"}
 )
 
 
@@ -94,6 +94,16 @@ def pg_url(pg_server: postgres.Server) -> Iterator[str]:
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> str:
     return str(tmp_path / "surveybot.sqlite3")
+
+
+@pytest.fixture
+def cli_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The SQLite file `surveybot` commands (cli.main in this process) work on, in development."""
+    database = tmp_path / "cli.sqlite3"
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SURVEYBOT_ENV", "development")
+    monkeypatch.setenv("SQLITE_PATH", str(database))
+    return database
 
 
 @pytest.fixture

@@ -212,12 +212,9 @@ def test_verify_finds_a_tampered_trail_on_postgres(pg_url: str, tamper: str) -> 
 
 
 def test_cli_verify_and_csv(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    database = tmp_path / "cli.sqlite3"
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("SURVEYBOT_ENV", "development")
-    monkeypatch.setenv("SQLITE_PATH", str(database))
+    database = cli_database
     assert main(["migrate"]) == 0
     roster = tmp_path / "roster.csv"
     roster.write_text("이름,번호,부서\n=HYPERLINK(\"x\"),1,총무\n", encoding="utf-8")

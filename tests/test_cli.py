@@ -13,16 +13,7 @@ from surveybot.store import open_store
 pytestmark = pytest.mark.store
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    database = tmp_path / "cli.sqlite3"
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("SURVEYBOT_ENV", "development")
-    monkeypatch.setenv("SQLITE_PATH", str(database))
-    return database
-
-
-def test_migrate_then_up_to_date(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_migrate_then_up_to_date(cli_database: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["migrate"]) == 0
     assert "applied: 0001" in capsys.readouterr().out
     assert main(["migrate"]) == 0
@@ -30,7 +21,7 @@ def test_migrate_then_up_to_date(env: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.fixture
-def production(env: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+def production(cli_database: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """Production settings without any secret: each test sets what it needs."""
     monkeypatch.setenv("SURVEYBOT_ENV", "production")
     for name in ("SECRET_KEY", "SKILL_SECRET", "SKILL_SECRET_DISABLED"):
@@ -57,9 +48,9 @@ def test_serve_refuses_production_without_the_skill_secret(
     assert "SKILL_SECRET" in error and "SKILL_SECRET_DISABLED=true" in error
 
 
-def test_admin_grant_list_revoke(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_admin_grant_list_revoke(cli_database: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["migrate"])
-    store = open_store(None, str(env))
+    store = open_store(None, str(cli_database))
     store.register("kakao-key-1", "홍길동", None)
     store.close()
     assert main(["admin", "grant", "nobody"]) == 1
@@ -71,7 +62,7 @@ def test_admin_grant_list_revoke(env: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_roster_import_cp949_list_and_export(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     main(["migrate"])
     source = tmp_path / "명단.csv"
@@ -87,7 +78,7 @@ def test_roster_import_cp949_list_and_export(
 
 
 def test_roster_import_reports_the_bad_line(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     main(["migrate"])
     source = tmp_path / "bad.csv"

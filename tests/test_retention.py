@@ -139,12 +139,9 @@ def test_a_recount_keeps_the_kept_summary(pg_store: Store, clock: Clock) -> None
 
 
 def test_cli_lists_first_and_purges_with_yes(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    database = tmp_path / "cli.sqlite3"
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("SURVEYBOT_ENV", "development")
-    monkeypatch.setenv("SQLITE_PATH", str(database))
+    database = cli_database
     assert main(["migrate"]) == 0
     conn = sqlite3.connect(database)
     conn.execute(

@@ -7,7 +7,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from surveybot import audit, audit_cli, retention_cli
@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="serve Prometheus metrics of the calls on this port")  # fmt: skip
     notifier.set_defaults(run=_notifier)
 
-    audit_cli.add_command(commands, _audit)
-    retention_cli.add_command(commands, _purge)
+    audit_cli.add_command(commands, _on_store(audit_cli.main))
+    retention_cli.add_command(commands, _on_store(retention_cli.main))
 
     chat = commands.add_parser("chat", help="talk to a running bot as a Kakao user would")
     chat.add_argument("--url", default="http://127.0.0.1:8000/skill")
@@ -183,20 +183,19 @@ def _roster(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _audit(args: argparse.Namespace) -> int:
-    store = _store(Config.from_env(serving=False))
-    try:
-        return audit_cli.main(store, args)
-    finally:
-        store.close()
+def _on_store(
+    command: Callable[[Store, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Run `command` on a store opened for it (no server secrets needed) and closed after."""
 
+    def run(args: argparse.Namespace) -> int:
+        store = _store(Config.from_env(serving=False))
+        try:
+            return command(store, args)
+        finally:
+            store.close()
 
-def _purge(args: argparse.Namespace) -> int:
-    store = _store(Config.from_env(serving=False))
-    try:
-        return retention_cli.main(store, args)
-    finally:
-        store.close()
+    return run
 
 
 def _notifier(args: argparse.Namespace) -> int:
