@@ -33,16 +33,12 @@ import os
 import random
 import re
 import time
-from collections import deque
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from locust import FastHttpUser, between, constant, task
-from locust.env import Environment
 from locust.exception import StopUser
-from locust.runners import WorkerRunner
 
 # locust puts the working directory (the repository root) on sys.path: `loadtest` is a package.
 from loadtest.kakao import (
@@ -58,6 +54,7 @@ from loadtest.kakao import (
     reply_problems,
     reply_text,
 )
+from loadtest.keypool import KeyPool
 from loadtest.locust_run import BUSY_REPLY, DEFAULT_HOST, check_target, count
 from surveybot.kakao.reply import BUSY
 
@@ -88,45 +85,6 @@ PUBLISHED = re.compile(r"설문 (\d+) '")
 KIND_NAMES = {"하나 선택": "답(하나)", "여러 개 선택 가능": "답(복수)", "자유 응답": "답(자유)"}
 MAX_QUESTIONS = 20  # surveybot.domain.QUESTIONS_MAX: a conversation always ends
 Expect = str | tuple[str, ...]
-
-
-class KeyPool:
-    """Seeded Kakao user keys, each held by at most one simulated person at a time.
-
-    With `--processes N` each locust process takes every N-th key (by its worker index), so two
-    processes never hand out the same key.
-    """
-
-    def __init__(self, make_key: Callable[[int], str], size: int) -> None:
-        self._make_key = make_key
-        self._size = size
-        self._free: deque[str] | None = None
-        self._returned: set[str] = set()
-
-    def take(self, environment: Environment) -> str | None:
-        if self._free is None:
-            stride, offset = _partition(environment)
-            numbers = range(1 + offset, self._size + 1, stride)
-            self._free = deque(self._make_key(n) for n in numbers)
-        return self._free.popleft() if self._free else None
-
-    def give(self, key: str) -> None:
-        if self._free is not None:
-            self._free.append(key)
-            self._returned.add(key)
-
-    def returned(self, key: str) -> bool:
-        """Was `key` used by a simulated person before (who may have stopped mid-conversation)?"""
-        return key in self._returned
-
-
-def _partition(environment: Environment) -> tuple[int, int]:
-    runner = environment.runner
-    processes = getattr(environment.parsed_options, "processes", None) or 1
-    if isinstance(runner, WorkerRunner):
-        stride = max(int(os.environ.get("LOAD_WORKERS", processes)), 1)
-        return stride, runner.worker_index % stride
-    return 1, 0
 
 
 MEMBER_KEYS = KeyPool(member_key, MEMBERS)
