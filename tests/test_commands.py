@@ -16,6 +16,8 @@ from surveybot.conversation.commands import ALIASES, Command, parse_command
         ("register   Hong   Gildong", "register", "Hong Gildong"),
         ("참여 3", "join", "3"),
         ("참여3", "join", "3"),
+        ("참여3번", "join", "3번"),
+        ("결과 3번", "results", "3번"),
         ("JOIN 3", "join", "3"),
         ("취소확인 3", "confirm_cancel", "3"),
         ("취소 확인 3", "confirm_cancel", "3"),
@@ -53,6 +55,10 @@ def test_multi_line_text_keeps_the_following_lines() -> None:
         ("x", None),
         ("", None),
         ("99999999999", None),
+        ("3번", 3),  # as people say it
+        ("번", None),
+        ("3번번", None),
+        ("３번", 3),  # a full-width three, as some keyboards type it
     ],
 )
 def test_survey_number(arg: str, number: int | None) -> None:

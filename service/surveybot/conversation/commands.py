@@ -45,7 +45,7 @@ ALIASES: dict[str, str] = {
 }  # fmt: skip
 
 # Korean commands are often typed without the space before the number: "참여3".
-_GLUED = re.compile(r"^([가-힣]+)(\d+)$")
+_GLUED = re.compile(r"^([가-힣]+?)(\d+번?)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +56,12 @@ class Command:
 
     @property
     def number(self) -> int | None:
-        """The survey number when the argument is exactly one positive whole number."""
+        """The survey number when the argument is exactly one positive whole number, with or
+        without the counter word people add to it ('참여 3번')."""
         parts = self.arg.split()
-        if len(parts) == 1 and parts[0].isdecimal() and len(parts[0]) <= 9:
-            value = int(parts[0])
+        digits = parts[0].removesuffix("번") if len(parts) == 1 else ""
+        if digits.isdecimal() and len(digits) <= 9:  # full-width digits too: int() reads them
+            value = int(digits)
             return value if value > 0 else None
         return None
 
