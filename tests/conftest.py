@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from devstack import postgres
+from support.keys import KEY_ENV, TEST_KEYRING
 from surveybot.store import open_store
 from surveybot.store.base import Store
 
@@ -103,13 +104,16 @@ def cli_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("SURVEYBOT_ENV", "development")
     monkeypatch.setenv("SQLITE_PATH", str(database))
+    for name, value in KEY_ENV.items():  # the keys the store fixtures seal with
+        monkeypatch.setenv(name, value)
     return database
 
 
 @pytest.fixture
 def sqlite_store(sqlite_path: str) -> Iterator[Store]:
-    store = open_store(None, sqlite_path)
+    store = open_store(None, sqlite_path, keyring=TEST_KEYRING)
     store.migrate()
+    store.check_keys()
     try:
         yield store
     finally:
@@ -118,8 +122,9 @@ def sqlite_store(sqlite_path: str) -> Iterator[Store]:
 
 @pytest.fixture
 def pg_store(pg_url: str) -> Iterator[Store]:
-    store = open_store(pg_url, "", pool_min=1, pool_max=8)
+    store = open_store(pg_url, "", pool_min=1, pool_max=8, keyring=TEST_KEYRING)
     store.migrate()
+    store.check_keys()
     try:
         yield store
     finally:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import pytest
 
 from support.chat_fixtures import answer_all, export_rows, publish
 from support.chat_helper import SURVEY_MESSAGE, Clock, Person
+from support.keys import opened_answers
 from support.store_helpers import raw
 from surveybot.store.base import Store
 
@@ -301,9 +301,11 @@ def test_anonymous_results_show_only_after_closing_with_three_answers(
     texts = [line for line in shown.splitlines() if line.startswith(" · ")]
     # In the order of the respondent key, a keyed hash: it says nothing of who or when.
     stored = raw(
-        store, "SELECT answers FROM responses WHERE survey_id = ? ORDER BY respondent", number
+        store,
+        "SELECT answers, respondent FROM responses WHERE survey_id = ? ORDER BY respondent",
+        number,
     )
-    by_key = [json.loads(a) if isinstance(a, str) else a for (a,) in stored]
+    by_key = [opened_answers(number, who, a) for (a, who) in stored]
     assert texts == [f" · {answers[2]}" for answers in by_key] and len(texts) == 3
     rows = export_rows(admin, number)
     assert rows[0][0] == "응답" and len(rows) == 4

@@ -9,7 +9,6 @@ the rows in Python, independently of the SQL that keeps the counters.
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import sqlite3
 import threading
@@ -19,6 +18,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support.keys import opened_answers
 from support.store_helpers import NOW, QUESTIONS, count, person, publish, raw
 from surveybot.domain import Answer, Results, RosterEntry, User
 from surveybot.store.base import Store, WriteOutcome
@@ -30,10 +30,10 @@ Cells = dict[tuple[int, int], int]
 
 def recount(store: Store, survey_id: int) -> tuple[int, Cells]:
     """Respondents and (question, option) counts from the rows; option -1: written texts."""
-    rows = raw(store, "SELECT answers FROM responses WHERE survey_id = ?", survey_id)
+    rows = raw(store, "SELECT answers, respondent FROM responses WHERE survey_id = ?", survey_id)
     cells: Counter[tuple[int, int]] = Counter()
-    for (stored,) in rows:
-        answers = json.loads(stored) if isinstance(stored, str) else stored
+    for stored, respondent in rows:
+        answers = opened_answers(survey_id, respondent, stored)  # sealed texts opened
         for question, value in enumerate(answers):
             if isinstance(value, str):
                 cells[question, -1] += value != ""

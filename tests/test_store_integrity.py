@@ -85,7 +85,7 @@ def test_a_claim_stays_until_an_admin_releases_it(store: Store) -> None:
     assert first is not None and first.roster_id is not None
     assert store.register("k1", "Kim", "2").outcome is RegisterOutcome.HAS_CLAIM
     # The database refuses a claim moved by hand, too.
-    other = raw(store, "SELECT id FROM roster WHERE member_no = ?", "2")[0][0]
+    other = raw(store, "SELECT id FROM roster WHERE id <> ?", first.roster_id)[0][0]
     with pytest.raises(DB_ERRORS):
         raw(store, "UPDATE users SET roster_id = ? WHERE user_key = ?", other, "k1")
     sid = publish(store, by=first)
@@ -131,7 +131,8 @@ def test_a_rename_does_not_relabel_answers_already_given(store: Store) -> None:
         "INSERT INTO roster (name, department) VALUES ('Kim', '" + "부" * 51 + "')",
         "INSERT INTO roster (name, member_no) VALUES ('Kim', '" + "1" * 31 + "')",
         "UPDATE users SET name = '" + "x" * 31 + "'",
-        "UPDATE users SET name = ''",
+        # A sealed row's plaintext name is '' (issue 13): unsealing it leaves an empty name.
+        "UPDATE users SET sealed = NULL",
     ],
 )
 def test_the_database_refuses_over_long_names(store: Store, statement: str) -> None:
@@ -140,4 +141,4 @@ def test_the_database_refuses_over_long_names(store: Store, statement: str) -> N
     with pytest.raises(errors):
         raw(store, statement)
     assert count(store, "roster") == 0
-    assert raw(store, "SELECT name FROM users") == [("Short",)]
+    assert [user.name for user in store.find_users("k1")] == ["Short"]

@@ -12,9 +12,10 @@ from typing import Any, cast
 
 import falcon
 
-from surveybot.config import Config
+from surveybot.config import Config, keyring_from_config
 from surveybot.conversation.bot import Bot
 from surveybot.conversation.context import Settings
+from surveybot.crypto import CryptoError
 from surveybot.devchat import add_dev_chat
 from surveybot.domain import utcnow
 from surveybot.kakao.request import BadRequest
@@ -112,12 +113,18 @@ def get_app() -> falcon.App[falcon.Request, falcon.Response]:
         connect_timeout=config.db_connect_timeout,
         statement_timeout_ms=config.db_statement_timeout_ms,
         export_statement_timeout_ms=config.export_statement_timeout_ms,
+        keyring=keyring_from_config(config),
     )
     # Close the pool when the worker exits (quietly, also under gevent).
     atexit.register(store.close)
     try:
         store.migrate()
+        store.check_keys()
     except StoreUnavailable as error:
         # Serve anyway: replies apologise and /readyz fails until the database is back.
         log.error("could not migrate at start-up: %s", error)
+    except CryptoError as error:
+        # Keys that cannot open this database: no worker serves (gunicorn stops), said why.
+        log.critical("refusing to start: %s", error)
+        raise
     return create_app(config, store)

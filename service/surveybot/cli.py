@@ -10,8 +10,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from surveybot import audit, audit_cli, retention_cli
-from surveybot.config import Config, ConfigError
+from surveybot import audit, audit_cli, keys_cli, retention_cli
+from surveybot.config import Config, ConfigError, keyring_from_config
+from surveybot.crypto import CryptoError
 from surveybot.domain import Role
 from surveybot.roster_csv import RosterFileError, read_roster_csv, write_roster_csv
 from surveybot.store import open_store
@@ -25,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except CryptoError as error:  # keys that do not fit the database, or data that does not open
+        print(f"keys: {error}", file=sys.stderr)
         return 2
 
 
@@ -64,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     audit_cli.add_command(commands, _on_store(audit_cli.main))
     retention_cli.add_command(commands, _on_store(retention_cli.main))
+    keys_cli.add_command(commands, _keys)
 
     chat = commands.add_parser("chat", help="talk to a running bot as a Kakao user would")
     chat.add_argument("--url", default="http://127.0.0.1:8000/skill")
@@ -72,18 +77,55 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _store(config: Config) -> Store:
-    return open_store(config.database_url, config.sqlite_path, pool_min=0, pool_max=1)
+def _store(config: Config, *, keys: bool = True) -> Store:
+    """A store for one command. `keys`: it reads or writes personal data, so it opens the store
+    with the keyring and checks the keys against the database first (KeyProblem if they do not
+    fit); `migrate` alone needs no keys."""
+    if not keys:
+        return open_store(config.database_url, config.sqlite_path, pool_min=0, pool_max=1)
+    store = open_store(
+        config.database_url, config.sqlite_path, pool_min=0, pool_max=1,
+        keyring=keyring_from_config(config),
+    )  # fmt: skip
+    try:
+        store.check_keys()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _keys(args: argparse.Namespace) -> int:
+    config = Config.from_env(serving=False)
+    if args.action == "generate":
+        return keys_cli.generate(args, config.data_keys)
+    if keyring_from_config(config) is None:
+        print(
+            "keys: encryption is off (ENCRYPTION_DISABLED=true); nothing is sealed", file=sys.stderr
+        )
+        return 2
+    store = _store(config)
+    try:
+        return keys_cli.main(store, args)
+    finally:
+        store.close()
 
 
 def _serve(args: argparse.Namespace) -> int:
     config = Config.from_env()  # fail here, loudly, rather than in every worker
-    store = _store(config)
+    store = open_store(
+        config.database_url, config.sqlite_path, pool_min=0, pool_max=1,
+        keyring=keyring_from_config(config),
+    )  # fmt: skip
     wait = config.db_migrate_wait_seconds
     try:
         migrate_when_reachable(store.migrate, wait)
+        store.check_keys()  # keys that cannot open this database stop the start, named
     except StoreUnavailable as error:
         print(f"serve: the database did not answer within {wait:g} s ({error})", file=sys.stderr)
+        return 1
+    except CryptoError as error:
+        print(f"serve: refusing to start: {error}", file=sys.stderr)
         return 1
     finally:
         store.close()
@@ -102,15 +144,14 @@ def _migrate(args: argparse.Namespace) -> int:
     logging.disable(logging.WARNING)
     config = Config.from_env(serving=False)
     wait = config.db_migrate_wait_seconds if args.wait is None else args.wait
-    store = _store(config)
+    store = _store(config, keys=False)
     try:
         applied = migrate_when_reachable(store.migrate, wait)
     except StoreUnavailable as error:
         # One line an operator (or compose's log) can act on; no traceback.
         reason = " ".join(str(error).split())[:200]
         print(
-            f"migrate: the database did not answer within {wait:g} s, nothing applied "
-            f"({reason})",
+            f"migrate: the database did not answer within {wait:g} s, nothing applied ({reason})",
             file=sys.stderr,
         )
         return 1

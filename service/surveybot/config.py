@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from surveybot.crypto import KeyError_, Keyring, keyring_from_text, load_key_file
 
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
 PLACEHOLDERS = {"", "change-me", "changeme", "secret", "please-change-me", DEV_SECRET_KEY}
@@ -59,6 +62,13 @@ class Config:
     reminder_timeout_seconds: int = 10
     # How long the notifier waits for deliveries before deciding a call whose answer was lost.
     reminder_unknown_grace_seconds: int = 600
+    # Encryption at rest (issue 13, crypto.py): DATA_KEYS (id:base64, the first seals) and
+    # INDEX_KEY (the blind index). Without them, development uses a key file made beside its data
+    # and production refuses to start, unless ENCRYPTION_DISABLED=true says plaintext on purpose.
+    data_keys: str | None = field(default=None, repr=False)
+    index_key: str | None = field(default=None, repr=False)
+    encryption_disabled: bool = False
+    key_file: str | None = None
 
     @property
     def reminders_enabled(self) -> bool:
@@ -113,6 +123,7 @@ class Config:
             shed_after_ms=_int(env, "SHED_AFTER_MS", cls.shed_after_ms, 0, 4000),
         )
         config = _with_reminders(config, env)
+        config = _with_keys(config, env)
         if config.db_pool_min > config.db_pool_max:
             raise ConfigError("DB_POOL_MIN must not exceed DB_POOL_MAX")
         if config.admin_code is not None and len(config.admin_code) < 8:
@@ -209,6 +220,50 @@ def _with_reminders(config: Config, env: Mapping[str, str]) -> Config:
         reminder_max_attempts=_int(env, "REMINDER_MAX_ATTEMPTS", 6, 1, 50),
         reminder_timeout_seconds=_int(env, "REMINDER_TIMEOUT_SECONDS", 10, 1, 60),
         reminder_unknown_grace_seconds=_int(env, "REMINDER_UNKNOWN_GRACE_SECONDS", 600, 1, 86400),
+    )
+
+
+def _with_keys(config: Config, env: Mapping[str, str]) -> Config:
+    """The encryption keys, checked now (a malformed key is named at start, not at first use)."""
+    data = (env.get("DATA_KEYS") or "").strip() or None
+    index = (env.get("INDEX_KEY") or "").strip() or None
+    disabled = _bool(env, "ENCRYPTION_DISABLED")
+    if (data is None) != (index is None):
+        missing = "DATA_KEYS" if data is None else "INDEX_KEY"
+        raise ConfigError(f"{missing} must be set too (surveybot keys generate makes both)")
+    if data is not None and disabled:
+        raise ConfigError("DATA_KEYS is set but ENCRYPTION_DISABLED=true: remove one")
+    if data is not None and index is not None:
+        try:
+            keyring = keyring_from_text(data, index)
+        except KeyError_ as error:
+            raise ConfigError(f"DATA_KEYS / INDEX_KEY: {error}") from None
+        raw_secret = config.secret_key.encode()
+        if raw_secret == keyring.index_key or any(raw_secret == k for _, k in keyring.data_keys):
+            raise ConfigError("DATA_KEYS and INDEX_KEY must differ from SECRET_KEY")
+    key_file = (env.get("KEY_FILE") or "").strip() or os.path.join(
+        os.path.dirname(config.sqlite_path) or ".", "surveybot.keys.json"
+    )
+    return replace(
+        config, data_keys=data, index_key=index, encryption_disabled=disabled, key_file=key_file
+    )
+
+
+def keyring_from_config(config: Config) -> Keyring | None:
+    """The keyring every process touching personal data opens the store with; None = plaintext.
+
+    Called by the server and the data commands, not by `migrate`, which needs no keys.
+    """
+    if config.data_keys is not None and config.index_key is not None:
+        return keyring_from_text(config.data_keys, config.index_key)
+    if config.encryption_disabled:
+        return None
+    if config.environment == "development" and config.key_file is not None:
+        return load_key_file(Path(config.key_file))
+    raise ConfigError(
+        "DATA_KEYS and INDEX_KEY must be set in production to encrypt personal data at rest "
+        "(make them with: surveybot keys generate); to store plaintext on purpose, set "
+        "ENCRYPTION_DISABLED=true"
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from devstack.openbuilder import assert_valid_reply
+from support.keys import opened_answers
 from surveybot import resources
 from surveybot.kakao import reply as kakao_reply
 from surveybot.store.base import Store
@@ -137,7 +138,7 @@ class Row(NamedTuple):
 
 
 ROWS_SQL = (
-    "SELECT r.survey_id, u.user_key, r.answers, s.questions FROM responses r "
+    "SELECT r.survey_id, u.user_key, r.answers, s.questions, r.respondent FROM responses r "
     "LEFT JOIN surveys s ON s.id = r.survey_id LEFT JOIN users u ON u.id = r.user_id ORDER BY r.id"
 )
 OPEN_SQL = "SELECT 1 FROM surveys WHERE id = %s AND closed_at IS NULL"
@@ -165,10 +166,12 @@ class Database:
 
     def rows(self) -> list[Row]:
         found = self._conn.execute(ROWS_SQL).fetchall()
-        if not self._sqlite:
-            return [Row(*row) for row in found]  # jsonb arrives decoded
-        decode = json.loads
-        return [Row(s, k, decode(a), None if q is None else decode(q)) for s, k, a, q in found]
+        # Sealed texts opened (issue 13): the promises are about what was answered.
+        decode = json.loads if self._sqlite else (lambda value: value)  # jsonb arrives decoded
+        return [
+            Row(s, k, opened_answers(s, who, a), None if q is None else decode(q))
+            for s, k, a, q, who in found
+        ]
 
     def is_open(self, survey: int) -> bool:
         return bool(self._conn.execute(self._open_sql, (survey,)).fetchall())

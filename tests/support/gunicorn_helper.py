@@ -9,6 +9,7 @@ from pathlib import Path
 
 from devstack.nodes import Node
 from devstack.ports import free_port
+from support.keys import KEY_ENV
 
 SECRET_KEY = "served-bot-secret-key-0123456789"
 SKILL_SECRET = "served-bot-skill-secret"
@@ -18,6 +19,7 @@ BASE_ENV = {
     "SECRET_KEY": SECRET_KEY,
     "SKILL_SECRET": SKILL_SECRET,
     "LOG_LEVEL": "INFO",
+    **KEY_ENV,
 }
 
 

@@ -7,6 +7,8 @@ checks that this list covers every variable surveybot reads.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections.abc import Mapping
 
@@ -22,10 +24,22 @@ APP_SETTINGS = (
     "LOG_FORMAT", "PROMETHEUS_MULTIPROC_DIR", "SURVEYBOT_MIGRATIONS_DIR", "SHED_AFTER_MS",
     "GUNICORN_BACKLOG", "KAKAO_REST_API_KEY", "KAKAO_BOT_ID", "KAKAO_EVENT_NAME",
     "KAKAO_EVENT_API_URL", "REMINDER_RATE_PER_SECOND", "REMINDER_MAX_ATTEMPTS",
-    "REMINDER_TIMEOUT_SECONDS", "REMINDER_UNKNOWN_GRACE_SECONDS",
+    "REMINDER_TIMEOUT_SECONDS", "REMINDER_UNKNOWN_GRACE_SECONDS", "DATA_KEYS", "INDEX_KEY",
+    "ENCRYPTION_DISABLED", "KEY_FILE",
 )  # fmt: skip
 # Whole families: settings added later, and gunicorn's own GUNICORN_CMD_ARGS.
 APP_PREFIXES = ("SURVEYBOT_", "GUNICORN_", "DB_")
+
+
+def derived_keys(secret: str) -> dict[str, str]:
+    """DATA_KEYS and INDEX_KEY of a stack, derived from its random SECRET_KEY (kept in its state
+    file): a restarted stack opens what it sealed, and no second secret needs keeping."""
+    data = hashlib.sha256(f"surveybot stack data key\x00{secret}".encode()).digest()
+    index = hashlib.sha256(f"surveybot stack index key\x00{secret}".encode()).digest()
+    return {
+        "DATA_KEYS": f"stack1:{base64.b64encode(data).decode()}",
+        "INDEX_KEY": base64.b64encode(index).decode(),
+    }
 
 
 def is_app_setting(name: str) -> bool:

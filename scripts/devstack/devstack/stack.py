@@ -30,7 +30,7 @@ from devstack.nodes import Node, notifier_command
 from devstack.paths import DEFAULT_DIR
 from devstack.postgres import FAST, Cluster, Params
 from devstack.procs import Proc, StackError, send
-from devstack.settings import app_env
+from devstack.settings import app_env, derived_keys
 
 STATE_FILE = "stack.json"
 DB_NAME = "surveybot"
@@ -104,6 +104,9 @@ class Stack:
         if "SKILL_SECRET" not in self.config.env:
             # Production refuses an open /skill unless told; the load tools send no secret.
             settings["SKILL_SECRET_DISABLED"] = "true"
+        if "ENCRYPTION_DISABLED" not in self.config.env:
+            # Production seals personal data (issue 13): keys of the stack's own.
+            settings.update(derived_keys(self.secret_key))
         return {**settings, **self.config.env}
 
     # --- start ---

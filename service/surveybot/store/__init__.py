@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from surveybot.crypto import Keyring
 from surveybot.store.base import (
     PgSettings,
     RegisterOutcome,
@@ -40,8 +41,11 @@ def open_store(
     statement_timeout_ms: int = 2000,
     export_statement_timeout_ms: int = 600_000,
     migrations_dir: str | Path | None = None,
+    keyring: Keyring | None = None,
 ) -> Store:
     """PostgreSQL when database_url is set, else SQLite at sqlite_path. Does not migrate.
+
+    `keyring` seals personal data (issue 13); None writes plaintext (ENCRYPTION_DISABLED=true).
 
     Opening never needs the database to be up: a PostgreSQL pool connects in the background.
     """
@@ -58,7 +62,7 @@ def open_store(
             statement_timeout_ms=statement_timeout_ms,
             export_statement_timeout_ms=export_statement_timeout_ms,
         )
-        return PostgresStore(database_url, settings, migrations_dir=migrations_dir)
+        return PostgresStore(database_url, settings, migrations_dir=migrations_dir, keyring=keyring)
     from surveybot.store.sqlite import SqliteStore
 
-    return SqliteStore(sqlite_path, migrations_dir=migrations_dir)
+    return SqliteStore(sqlite_path, migrations_dir=migrations_dir, keyring=keyring)

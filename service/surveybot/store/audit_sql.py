@@ -25,6 +25,7 @@ from surveybot.audit import (
     verify,
 )
 from surveybot.store.dialect import Dialect, Params, Tx
+from surveybot.store.sealing import Sealing
 
 _HASHED = (
     "ARRAY[(seq + 1)::text, :at_text, :via, :actor_text, :action, :target_kind,"
@@ -51,7 +52,7 @@ VALUES (:seq, :at, :via, :actor_id, :action, :target_kind, :target_id, :detail, 
 """
 _COLUMNS = """
 SELECT a.seq, a.at, a.via, a.actor_id, a.action, a.target_kind, a.target_id, a.detail, a.hash,
-       u.name, coalesce(s.title, t.name)
+       u.user_key, u.sealed, u.name, s.title, t.user_key, t.sealed, t.name
   FROM audit_log a
   LEFT JOIN users u ON u.id = a.actor_id
   LEFT JOIN surveys s ON a.target_kind = 'survey' AND s.id = a.target_id
@@ -59,8 +60,7 @@ SELECT a.seq, a.at, a.via, a.actor_id, a.action, a.target_kind, a.target_id, a.d
 """
 PAGE = _COLUMNS + " WHERE a.seq < :before ORDER BY a.seq DESC LIMIT :limit"
 SURVEY_PAGE = (
-    _COLUMNS
-    + " WHERE a.seq < :before AND a.target_kind = 'survey' AND a.target_id = :survey_id"
+    _COLUMNS + " WHERE a.seq < :before AND a.target_kind = 'survey' AND a.target_id = :survey_id"
     " ORDER BY a.seq DESC LIMIT :limit"
 )
 SINCE = _COLUMNS + " WHERE a.at >= :since ORDER BY a.seq"
@@ -94,9 +94,10 @@ def append(d: Dialect, tx: Tx, actor: Actor, event: Event, now: datetime) -> Non
 
 
 class AuditStore:
-    """Reading and writing the trail; SqlStore provides `_d`."""
+    """Reading and writing the trail; SqlStore provides `_d` and `_seal`."""
 
     _d: Dialect
+    _seal: Sealing
 
     def record_audit(self, actor: Actor, event: Event, now: datetime) -> None:
         """Record an action that changes nothing else (an export link issued or used)."""
@@ -137,5 +138,11 @@ class AuditStore:
         actor = Actor(None if row[3] is None else int(row[3]), Via(row[2]))
         target_id = None if row[6] is None else int(row[6])
         event = Event(Action(row[4]), Target(row[5]), target_id, str(row[7]))
-        names = row[9:] if len(row) > 9 else (None, None)
-        return AuditRecord(int(row[0]), at, actor, event, str(row[8]), names[0], names[1])
+        actor_name = target_name = None
+        if len(row) > 9:  # _COLUMNS: the actor's and the target's names, opened here
+            if row[9] is not None:
+                actor_name = self._seal.open_user(row[9], row[10], (row[11], None, None))[0]
+            target_name = row[12]
+            if target_name is None and row[13] is not None:
+                target_name = self._seal.open_user(row[13], row[14], (row[15], None, None))[0]
+        return AuditRecord(int(row[0]), at, actor, event, str(row[8]), actor_name, target_name)

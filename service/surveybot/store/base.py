@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from surveybot.audit import SYSTEM, Actor, AuditRecord, Event, Verification
 from surveybot.domain import (
@@ -31,6 +31,9 @@ from surveybot.domain import (
     User,
 )
 from surveybot.store.outbox_base import Reminders
+
+if TYPE_CHECKING:
+    from surveybot.store.keys_sql import Batch
 
 
 class StoreUnavailable(Exception):
@@ -302,4 +305,17 @@ class Store(Reminders, Protocol):
     ) -> Purged | None:
         """Delete one candidate's responses and participation (keeping its counts if asked);
         None when it is no longer a candidate."""
+        ...
+
+    # --- keys (store/keys_sql.py, issue 13) -------------------------------------------------------
+    def check_keys(self) -> None:
+        """Raise KeyProblem unless this process's keys open all that this database has sealed."""
+        ...
+
+    def reseal(self, table: str, after: Any, limit: int, verify_only: bool = False) -> Batch:
+        """Reseal (or only open, to verify) the next `limit` rows of a table after `after`."""
+        ...
+
+    def retire_other_keys(self) -> None:
+        """Forget every data key but the first (after a verified full reseal)."""
         ...

@@ -59,7 +59,7 @@ class Dialect(Protocol):
 
     def read_json(self, value: Any) -> Any: ...
 
-    def lock_roster_name(self, tx: Tx, name: str) -> None:
+    def lock_roster_name(self, tx: Tx, named: Params) -> None:
         """Make two people claiming entries of one name take turns."""
         ...
 

@@ -30,6 +30,7 @@ from surveybot.store import outbox_sql as o
 from surveybot.store.audit_sql import append
 from surveybot.store.dialect import Dialect, Params, Tx
 from surveybot.store.rows import SURVEY_COLUMNS, survey_from_row
+from surveybot.store.sealing import Sealing
 
 NOBODY = -1  # a user id no one has: "exclude nobody" without a NULL parameter
 SURVEY_GET = f"SELECT {SURVEY_COLUMNS} FROM surveys s WHERE s.id = :survey_id"
@@ -70,9 +71,10 @@ def _schedule_auto(d: Dialect, tx: Tx, survey_id: int, minutes: int, deadline: d
 
 
 class OutboxStore:
-    """The Reminders methods; SqlStore provides `_d`."""
+    """The Reminders methods; SqlStore provides `_d` and `_seal`."""
 
     _d: Dialect
+    _seal: Sealing
 
     def _locked(self, sql: str) -> str:
         return o.locked(sql, self._d.name)
@@ -85,9 +87,15 @@ class OutboxStore:
             if row is None:
                 return None
             recipients = int(tx.one(o.PREVIEW_COUNT, params)[0])
-            names = [str(r[0]) for r in tx.all(o.PREVIEW_SAMPLE, params)]
+            names = sorted(
+                self._seal.open_user(r[0], r[1], (r[2], None, None))[0]
+                for r in tx.all(o.PREVIEW_SAMPLE, params)
+            )
             unreachable = int(tx.one(o.UNREACHABLE_COUNT, params)[0])
-            absent = [str(r[0]) for r in tx.all(o.UNREACHABLE_SAMPLE, params)]
+            absent = sorted(
+                self._seal.open_roster(r[0], r[1], (r[2], None, None))[0]
+                for r in tx.all(o.UNREACHABLE_SAMPLE, params)
+            )
             manual, last = tx.one(o.MANUAL_SO_FAR, params)
         survey = self._survey_row(row)
         return ReminderPreview(survey, recipients, names, unreachable, absent, int(manual),

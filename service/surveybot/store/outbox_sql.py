@@ -35,9 +35,13 @@ UNREACHABLE = """
 FROM roster r WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.roster_id = r.id)
 """
 PREVIEW_COUNT = f"SELECT count(*) {WAITING}"
-PREVIEW_SAMPLE = f"SELECT u.name {WAITING} ORDER BY u.name, u.id LIMIT :sample"
+# Samples of names: the first people added, put in name order once opened (sealed names cannot
+# be sorted here).
+PREVIEW_SAMPLE = f"SELECT u.user_key, u.sealed, u.name {WAITING} ORDER BY u.id LIMIT :sample"
 UNREACHABLE_COUNT = f"SELECT count(*) {UNREACHABLE}"
-UNREACHABLE_SAMPLE = f"SELECT r.name {UNREACHABLE} ORDER BY r.name, r.id LIMIT :sample"
+UNREACHABLE_SAMPLE = f"""
+SELECT r.person_idx, r.sealed, r.name {UNREACHABLE} ORDER BY r.id LIMIT :sample
+"""
 MANUAL_SO_FAR = """
 SELECT count(*), max(created_at) FROM reminders WHERE survey_id = :survey_id AND kind = 'manual'
 """

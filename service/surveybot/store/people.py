@@ -30,12 +30,14 @@ from surveybot.store.rows import (
     choose_roster_entry,
     user_from_row,
 )
+from surveybot.store.sealing import Sealing
 
 
 class PeopleStore:
     """The people part of the Store contract; `_d` is set by SqlStore."""
 
     _d: Dialect
+    _seal: Sealing
 
     def _one(self, sql: str, params: Params | None = None) -> Any:
         with self._d.statement() as tx:
@@ -50,7 +52,8 @@ class PeopleStore:
         try:
             with self._d.transaction(write=True) as tx:
                 if not tx.one(q.ROSTER_EXISTS)[0]:
-                    tx.run(q.UPSERT_USER, {**params, "name": name, "member_no": member_no})
+                    person = self._seal.user_columns(user_key, name, member_no, None)
+                    tx.run(q.UPSERT_USER, {**params, **person})
                 else:
                     outcome = self._claim(tx, params, name, member_no)
                     if outcome is not RegisterOutcome.OK:
@@ -60,39 +63,50 @@ class PeopleStore:
             if self._d.is_unique_violation(error):
                 return RegisterResult(RegisterOutcome.CLAIMED)  # claimed in between by another
             raise
-        return RegisterResult(RegisterOutcome.OK, user_from_row(row))
+        return RegisterResult(RegisterOutcome.OK, user_from_row(row, self._seal))
 
     def _claim(self, tx: Tx, params: Params, name: str, member_no: str | None) -> RegisterOutcome:
-        self._d.lock_roster_name(tx, name)
+        named = {"name": name, "name_idx": self._seal.name_idx(name)}
+        self._d.lock_roster_name(tx, named)
         # A statement after the lock: it sees any claim committed while we waited.
-        rows = tx.all(q.ROSTER_CANDIDATES, {"name": name})
+        rows = tx.all(q.ROSTER_CANDIDATES, named)
         claim = tx.one(q.USER_CLAIM, params)
         outcome, entry = choose_roster_entry(
-            [RosterCandidate(*row) for row in rows],
+            self._candidates(rows),
             member_no,
             params["user_key"],
             None if claim is None else claim[0],
         )
         if entry is None:
             return outcome
-        claiming = {
-            "name": entry.name,
-            "member_no": entry.member_no,
-            "department": entry.department,
-            "roster_id": entry.id,
-        }
-        tx.run(q.UPSERT_CLAIMING_USER, {**params, **claiming})
+        person = self._seal.user_columns(
+            params["user_key"], entry.name, entry.member_no, entry.department
+        )
+        tx.run(q.UPSERT_CLAIMING_USER, {**params, **person, "roster_id": entry.id})
         return RegisterOutcome.OK
+
+    def _candidates(self, rows: list[Any]) -> list[RosterCandidate]:
+        """Roster rows (queries.ROSTER_ROW) opened, in the order read."""
+        return [
+            RosterCandidate(int(r[0]), *self._seal.open_roster(r[3], r[2], r[4:7]), r[1])
+            for r in rows
+        ]
+
+    def _users(self, rows: list[Any]) -> list[User]:
+        """Users in name order: sealed names can only be sorted once opened."""
+        people = [user_from_row(r, self._seal) for r in rows]
+        return sorted(people, key=lambda user: (user.name, user.id))
 
     def get_user(self, user_id: int) -> User | None:
         row = self._one(q.USER_BY_ID, {"user_id": user_id})
-        return None if row is None else user_from_row(row)
+        return None if row is None else user_from_row(row, self._seal)
 
     def find_users(self, name_or_key: str) -> list[User]:
-        return [user_from_row(r) for r in self._all(q.FIND_USERS, {"text": name_or_key})]
+        found = {"text": name_or_key, "name_idx": self._seal.name_idx(name_or_key)}
+        return self._users(self._all(q.FIND_USERS, found))
 
     def list_admins(self) -> list[User]:
-        return [user_from_row(r) for r in self._all(q.LIST_ADMINS)]
+        return self._users(self._all(q.LIST_ADMINS))
 
     def set_role(self, user_id: int, role: str, actor: Actor = audit.SYSTEM) -> RoleOutcome:
         wanted = check_role(role)
@@ -128,27 +142,30 @@ class PeopleStore:
         added = updated = 0
         with self._d.transaction(write=True) as tx:
             for entry in entries:
-                params = {
-                    "name": entry.name,
-                    "member_no": entry.member_no,
-                    "department": entry.department,
-                }
-                found = tx.one(q.ROSTER_FIND, params)
-                if found is None:
-                    tx.run(q.ROSTER_INSERT, params)
+                person = self._seal.roster_columns(entry.name, entry.member_no, entry.department)
+                lookup = {"name": entry.name, "member_no": entry.member_no, **person}
+                found = self._candidates(tx.all(q.ROSTER_FIND, lookup))
+                if not found:
+                    tx.run(q.ROSTER_INSERT, person)
                     added += 1
                 # A file without departments keeps the ones already known.
-                elif entry.department is not None and found[1] != entry.department:
-                    change = {"id": found[0], "department": entry.department}
-                    tx.run(q.ROSTER_SET_DEPARTMENT, change)
+                elif entry.department is not None and found[0].department != entry.department:
+                    tx.run(q.ROSTER_REWRITE, {**person, "id": found[0].id})
                     updated += 1
             counts = f"entries={len(entries)} added={added} updated={updated}"
-            append(self._d, tx, actor, Event(Action.ROSTER_IMPORT, Target.ROSTER, None, counts),
-                   utcnow())
+            append(
+                self._d,
+                tx,
+                actor,
+                Event(Action.ROSTER_IMPORT, Target.ROSTER, None, counts),
+                utcnow(),
+            )
         return RosterImportResult(added=added, updated=updated)
 
     def list_roster(self) -> list[tuple[RosterEntry, str | None]]:
-        return [(RosterEntry(r[0], r[1], r[2]), r[3]) for r in self._all(q.ROSTER_LIST)]
+        entries = self._candidates(self._all(q.ROSTER_LIST))
+        entries.sort(key=lambda c: (c.name, c.member_no or "", c.id))
+        return [(RosterEntry(c.name, c.member_no, c.department), c.claimed_by) for c in entries]
 
     def roster_status(self) -> RosterStatus:
         roster = self.list_roster()
@@ -158,8 +175,9 @@ class PeopleStore:
     def release_claim(
         self, name: str, member_no: str | None, actor: Actor = audit.SYSTEM
     ) -> ReleaseResult:
-        rows = self._all(q.ROSTER_CANDIDATES, {"name": name})
-        outcome, entry = choose_release([RosterCandidate(*row) for row in rows], member_no)
+        named = {"name": name, "name_idx": self._seal.name_idx(name)}
+        outcome, entry = choose_release(self._candidates(self._all(q.ROSTER_CANDIDATES, named)),
+                                        member_no)  # fmt: skip
         if entry is None:
             return ReleaseResult(outcome)
         now = utcnow()

@@ -24,6 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 
+from surveybot.crypto import Keyring
 from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import PgSettings, StoreUnavailable, StoreUnreachable
@@ -58,18 +59,20 @@ SUBMIT = f"""
 WITH {_TARGET},
 saved AS (
     INSERT INTO responses AS x
-        (survey_id, respondent, user_id, answers, submitted_at, answered_as, answered_no)
+        (survey_id, respondent, user_id, answers, submitted_at, answered_as, answered_no,
+         answered_sealed)
     SELECT id, :respondent::text,
         CASE WHEN anonymous THEN NULL ELSE :user_id::bigint END,
         :answers::jsonb,
         CASE WHEN anonymous THEN NULL ELSE :now::timestamptz END,
         CASE WHEN anonymous THEN NULL ELSE :name::text END,
-        CASE WHEN anonymous THEN NULL ELSE :member_no::text END
+        CASE WHEN anonymous THEN NULL ELSE :member_no::text END,
+        CASE WHEN anonymous THEN NULL ELSE :answered_sealed::text END
     FROM target WHERE is_open
     ON CONFLICT (survey_id, respondent) DO UPDATE SET
         user_id = excluded.user_id, answers = excluded.answers,
         submitted_at = excluded.submitted_at, answered_as = excluded.answered_as,
-        answered_no = excluded.answered_no
+        answered_no = excluded.answered_no, answered_sealed = excluded.answered_sealed
     RETURNING 1
 ),
 named_part AS (
@@ -116,7 +119,10 @@ ROLE_ROWS = """
 SELECT id, role FROM users WHERE role = 'admin' OR id = :user_id ORDER BY id FOR UPDATE
 """
 # Locking the entries of a name makes two people claiming the same entry take turns.
-LOCK_ROSTER_NAME = "SELECT id FROM roster WHERE name = :name ORDER BY id FOR UPDATE"
+LOCK_ROSTER_NAME = """
+SELECT id FROM roster WHERE name_idx = :name_idx OR (sealed IS NULL AND name = :name)
+ORDER BY id FOR UPDATE
+"""
 
 
 class PgTx:
@@ -203,8 +209,8 @@ class PostgresDialect:
         return isinstance(error, psycopg.errors.CheckViolation)
 
     # --- statements of its own ----------------------------------------------------------------
-    def lock_roster_name(self, tx: Any, name: str) -> None:
-        tx.all(LOCK_ROSTER_NAME, {"name": name})
+    def lock_roster_name(self, tx: Any, named: Params) -> None:
+        tx.all(LOCK_ROSTER_NAME, named)
 
     def submit(self, params: Params) -> tuple[bool, bool]:
         # An upsert of the same answers: running it twice leaves what running it once does, so a
@@ -284,11 +290,12 @@ class PostgresStore(SqlStore):
         *,
         migrations_dir: str | Path | None = None,
         on_connect: Callable[[Conn], None] | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         """`on_connect` is called with each new connection (tracing; tests count round trips)."""
         self.url = url
         self._pg = PostgresDialect(url, settings, migrations_dir, on_connect)
-        super().__init__(self._pg)
+        super().__init__(self._pg, keyring)
 
     def available(self) -> bool:
         """False while the database is known to be down: a request would only be apologised to."""

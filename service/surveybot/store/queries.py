@@ -23,7 +23,8 @@ class JsonSql:
     empty: str  # a JSON empty array, for an aggregate over no rows that gives NULL
     embed: str  # wraps a subquery's JSON so it nests as JSON, not as a string ('' for none)
     text_questions: str  # SELECT i: the indexes of survey s's text questions
-    text_at: str  # the text answer of response x at index {i}
+    text_at: str  # the text answer of response x at index {i}, as JSON (a string or sealed)
+    blank: str  # text_at of a skipped text question
 
     def rows(self, item: str, order: str, select: str, alias: str = "p") -> str:
         """A scalar subquery: the JSON array of `item` over the rows of `select`, in `order`."""
@@ -36,20 +37,21 @@ class JsonSql:
         return f"(SELECT coalesce({found}, {self.empty}) FROM {source})"
 
 
-# The fields in JsonSql's order: array, agg, agg_orders, empty, embed, text_questions, text_at.
+# The fields in JsonSql's order: array, agg, agg_orders, empty, embed, text_questions, text_at,
+# blank.
 POSTGRES_JSON = JsonSql(
     "json_build_array", "json_agg", True, "'[]'::json", "",
     """SELECT (e.ord - 1)::int AS i
     FROM jsonb_array_elements(s.questions) WITH ORDINALITY AS e(val, ord)
     WHERE e.val ->> 'kind' = 'text'""",
-    "x.answers ->> {i}",
+    "x.answers -> {i}", "'\"\"'::jsonb",
 )  # fmt: skip
 # json_group_array keeps the order of its input; json() keeps a list read from a subquery a list.
 SQLITE_JSON = JsonSql(
     "json_array", "json_group_array", False, "json_array()", "json",
     """SELECT CAST(e.key AS INTEGER) AS i FROM json_each(s.questions) AS e
     WHERE json_extract(e.value, '$.kind') = 'text'""",
-    "json_extract(x.answers, '$[' || {i} || ']')",
+    "(x.answers -> ('$[' || {i} || ']'))", "'\"\"'",
 )  # fmt: skip
 
 
@@ -68,23 +70,32 @@ LEFT JOIN sessions s ON s.user_key = k.user_key AND s.expires_at > :now
 # --- people -------------------------------------------------------------------------------------
 USER_BY_ID = f"SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.id = :user_id"
 USER_BY_KEY = f"SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.user_key = :user_key"
+# Names are found by their blind index (sealed rows) or as written (rows not sealed yet); the
+# caller puts people in name order, which sealed rows cannot be sorted by here.
 FIND_USERS = f"""
 SELECT {USER_COLUMNS} FROM {USER_FROM}
-WHERE u.name = :text OR u.user_key = :text ORDER BY u.name, u.id
+WHERE u.name_idx = :name_idx OR (u.sealed IS NULL AND u.name = :text) OR u.user_key = :text
+ORDER BY u.id
 """
-LIST_ADMINS = f"SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.role = 'admin' ORDER BY u.name, u.id"
+LIST_ADMINS = f"SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.role = 'admin' ORDER BY u.id"
 USER_CLAIM = "SELECT roster_id FROM users WHERE user_key = :user_key"
+# A user's department comes with a roster claim; registering without one keeps none.
 UPSERT_USER = """
-INSERT INTO users (user_key, name, member_no, role, created_at, updated_at)
-VALUES (:user_key, :name, :member_no, 'member', :now, :now)
-ON CONFLICT (user_key) DO UPDATE SET
-    name = excluded.name, member_no = excluded.member_no, updated_at = excluded.updated_at
-"""
-UPSERT_CLAIMING_USER = """
-INSERT INTO users (user_key, name, member_no, department, role, roster_id, created_at, updated_at)
-VALUES (:user_key, :name, :member_no, :department, 'member', :roster_id, :now, :now)
+INSERT INTO users
+    (user_key, name, member_no, department, sealed, name_idx, role, created_at, updated_at)
+VALUES (:user_key, :name, :member_no, :department, :sealed, :name_idx, 'member', :now, :now)
 ON CONFLICT (user_key) DO UPDATE SET
     name = excluded.name, member_no = excluded.member_no, department = excluded.department,
+    sealed = excluded.sealed, name_idx = excluded.name_idx, updated_at = excluded.updated_at
+"""
+UPSERT_CLAIMING_USER = """
+INSERT INTO users (user_key, name, member_no, department, sealed, name_idx, role, roster_id,
+    created_at, updated_at)
+VALUES (:user_key, :name, :member_no, :department, :sealed, :name_idx, 'member', :roster_id,
+    :now, :now)
+ON CONFLICT (user_key) DO UPDATE SET
+    name = excluded.name, member_no = excluded.member_no, department = excluded.department,
+    sealed = excluded.sealed, name_idx = excluded.name_idx,
     roster_id = excluded.roster_id, updated_at = excluded.updated_at
 """
 SET_ROLE = "UPDATE users SET role = :role, updated_at = :now WHERE id = :user_id"
@@ -101,24 +112,30 @@ RECORD_FAILURE = "INSERT INTO admin_code_failures (user_key, at) VALUES (:user_k
 
 # --- roster -------------------------------------------------------------------------------------
 ROSTER_EXISTS = "SELECT n > 0 FROM counters WHERE name = 'roster'"
-ROSTER_CANDIDATES = """
-SELECT r.id, r.name, r.member_no, r.department, u.user_key
-FROM roster r LEFT JOIN users u ON u.roster_id = r.id
-WHERE r.name = :name ORDER BY r.id
+# Roster rows as (id, claimed by, sealed, person_idx, name, number, department): sealing.py
+# opens the sealed ones. Found by blind index, or as written while not sealed yet.
+ROSTER_ROW = "r.id, u.user_key, r.sealed, r.person_idx, r.name, r.member_no, r.department"
+ROSTER_CANDIDATES = f"""
+SELECT {ROSTER_ROW} FROM roster r LEFT JOIN users u ON u.roster_id = r.id
+WHERE r.name_idx = :name_idx OR (r.sealed IS NULL AND r.name = :name) ORDER BY r.id
 """
-ROSTER_FIND = """
-SELECT id, department FROM roster
-WHERE name = :name AND coalesce(member_no, '') = coalesce(:member_no, '')
+ROSTER_FIND = f"""
+SELECT {ROSTER_ROW} FROM roster r LEFT JOIN users u ON u.roster_id = r.id
+WHERE r.person_idx = :person_idx
+   OR (r.sealed IS NULL AND r.name = :name
+       AND coalesce(r.member_no, '') = coalesce(:member_no, ''))
 """
 ROSTER_INSERT = """
-INSERT INTO roster (name, member_no, department) VALUES (:name, :member_no, :department)
+INSERT INTO roster (name, member_no, department, sealed, name_idx, person_idx)
+VALUES (:name, :member_no, :department, :sealed, :name_idx, :person_idx)
 """
-ROSTER_SET_DEPARTMENT = "UPDATE roster SET department = :department WHERE id = :id"
-ROSTER_LIST = """
-SELECT r.name, r.member_no, r.department, u.user_key
-FROM roster r LEFT JOIN users u ON u.roster_id = r.id
-ORDER BY r.name, coalesce(r.member_no, ''), r.id
+# A new department rewrites the whole entry (sealed together, or seals a plaintext one).
+ROSTER_REWRITE = """
+UPDATE roster SET name = :name, member_no = :member_no, department = :department,
+    sealed = :sealed, name_idx = :name_idx, person_idx = :person_idx
+WHERE id = :id
 """
+ROSTER_LIST = f"SELECT {ROSTER_ROW} FROM roster r LEFT JOIN users u ON u.roster_id = r.id"
 
 # --- conversation state -------------------------------------------------------------------------
 # Inserts, or takes over an expired row (which load_context never showed anyone).
@@ -202,7 +219,8 @@ def pending_page(j: JsonSql) -> str:
     one. Reading stops as soon as the page is full, and each person costs one lookup in took_part
     (a view, migration 0002): a page costs the same with a thousand or a million people.
     """
-    person = f"{j.array}(p.name, p.member_no, p.department, p.registered, p.number, p.id)"
+    person = f"""{j.array}(p.name, p.member_no, p.department, p.registered, p.number, p.id,
+        p.sealed, p.identity, p.kind)"""
     end = f"{j.array}(p.name, p.number, p.id)"
     waiting = (
         "NOT EXISTS (SELECT 1 FROM took_part x WHERE x.survey_id = s.id AND x.user_id = w.uid)"
@@ -224,7 +242,8 @@ def pending_page(j: JsonSql) -> str:
 
     roster = page(
         """SELECT r.name, r.member_no, r.department, u.id IS NOT NULL AS registered,
-            coalesce(r.member_no, '') AS number, r.id, u.id AS uid
+            coalesce(r.member_no, '') AS number, r.id, u.id AS uid,
+            r.sealed, r.person_idx AS identity, 'r' AS kind
         FROM roster r LEFT JOIN users u ON u.roster_id = r.id
         WHERE (r.name, coalesce(r.member_no, ''), r.id) > (:after_name, :after_number, :after_id)""",
         "r.name, coalesce(r.member_no, ''), r.id",
@@ -232,7 +251,7 @@ def pending_page(j: JsonSql) -> str:
     )
     users = page(
         """SELECT u.name, u.member_no, u.department, TRUE AS registered, '' AS number, u.id,
-            u.id AS uid
+            u.id AS uid, u.sealed, u.user_key AS identity, 'u' AS kind
         FROM users u WHERE (u.name, u.id) > (:after_name, :after_id)""",
         "u.name, u.id",
         "w.name, w.id",
@@ -253,10 +272,11 @@ def results(j: JsonSql) -> str:
     text = j.text_at.format(i="q.i")
 
     def latest(columns: str, where: str, order: str) -> str:
-        select = f"""SELECT {text} AS txt, {columns} FROM responses x
-            WHERE x.survey_id = s.id AND {where} AND {text} <> ''
+        select = f"""SELECT {text} AS txt, x.respondent AS who, {columns} FROM responses x
+            WHERE x.survey_id = s.id AND {where} AND {text} <> {j.blank}
             ORDER BY {order} LIMIT :latest"""
-        return j.rows("t.txt", order.replace("x.", "t."), select, alias="t")
+        item = f"{j.array}({j.embed}(t.txt), t.who)"  # [the stored text, its respondent]
+        return j.rows(item, order.replace("x.", "t."), select, alias="t")
 
     named = latest("x.submitted_at, x.id", "NOT s.anonymous", "x.submitted_at DESC, x.id DESC")
     hidden = latest("x.respondent", "s.anonymous", "x.respondent")
@@ -270,12 +290,12 @@ FROM surveys s WHERE s.id = :survey_id
 """
 
 
-# Named responses carry the name they were given under; older rows fall back to the person.
+# Named responses carry the name they were given under (sealed, or as written before); older
+# rows fall back to the person. SqlStore._export opens each row as it is streamed.
 EXPORT_NAMED = """
-SELECT x.answers,
-    coalesce(x.answered_as, CASE WHEN r.id IS NULL THEN u.name ELSE r.name END),
-    coalesce(x.answered_no, CASE WHEN r.id IS NULL THEN u.member_no ELSE r.member_no END),
-    CASE WHEN r.id IS NULL THEN u.department ELSE r.department END,
+SELECT x.answers, x.respondent, x.answered_sealed, x.answered_as, x.answered_no,
+    u.user_key, u.sealed, u.name, u.member_no, u.department,
+    r.id, r.person_idx, r.sealed, r.name, r.member_no, r.department,
     x.submitted_at
 FROM responses x
 LEFT JOIN users u ON u.id = x.user_id
@@ -284,4 +304,6 @@ WHERE x.survey_id = :survey_id
 ORDER BY x.submitted_at, x.id
 """
 # The respondent is a keyed hash, so its order says nothing about who answered when.
-EXPORT_ANONYMOUS = "SELECT answers FROM responses WHERE survey_id = :survey_id ORDER BY respondent"
+EXPORT_ANONYMOUS = """
+SELECT answers, respondent FROM responses WHERE survey_id = :survey_id ORDER BY respondent
+"""

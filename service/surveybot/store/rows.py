@@ -19,14 +19,14 @@ from surveybot.domain import (
     User,
 )
 from surveybot.store.base import RegisterOutcome, ReleaseOutcome
+from surveybot.store.sealing import Sealing
 
 # Columns of a User, identical in both dialects. Alias u = users, r = the claimed roster entry;
 # a claimed entry is the truth for number and department (an import may have changed them).
+# Each side is sealed or plaintext (sealing.py); user_from_row opens what it must.
 USER_COLUMNS = """
-    u.id, u.user_key, u.name, u.role,
-    CASE WHEN r.id IS NULL THEN u.member_no ELSE r.member_no END,
-    CASE WHEN r.id IS NULL THEN u.department ELSE r.department END,
-    u.roster_id
+    u.id, u.user_key, u.role, u.roster_id, u.sealed, u.name, u.member_no, u.department,
+    r.id, r.sealed, r.person_idx, r.name, r.member_no, r.department
 """
 USER_FROM = "users u LEFT JOIN roster r ON r.id = u.roster_id"
 
@@ -36,7 +36,7 @@ SURVEY_COLUMNS = """
 """
 
 # Number of columns USER_COLUMNS / SURVEY_COLUMNS produce, for slicing joined rows.
-USER_WIDTH = 7
+USER_WIDTH = 14
 SURVEY_WIDTH = 10
 
 
@@ -51,15 +51,18 @@ def dump_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def user_from_row(row: Sequence[Any]) -> User:
+def user_from_row(row: Sequence[Any], sealing: Sealing) -> User:
+    name, member_no, department = sealing.open_user(row[1], row[4], row[5:8])
+    if row[8] is not None:
+        _, member_no, department = sealing.open_roster(row[10], row[9], row[11:14])
     return User(
         id=int(row[0]),
         user_key=row[1],
-        name=row[2],
-        role=Role(row[3]),
-        member_no=row[4],
-        department=row[5],
-        roster_id=None if row[6] is None else int(row[6]),
+        name=name,
+        role=Role(row[2]),
+        member_no=member_no,
+        department=department,
+        roster_id=None if row[3] is None else int(row[3]),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from surveybot import audit
 from surveybot.audit import Action, Actor, Event, Target
+from surveybot.crypto import Keyring
 from surveybot.domain import (
     Answer,
     ExportRow,
@@ -37,6 +38,7 @@ from surveybot.store.base import (
     WriteOutcome,
 )
 from surveybot.store.dialect import Dialect, Params
+from surveybot.store.keys_sql import KeysStore
 from surveybot.store.outbox import OutboxStore, schedule_new_survey
 from surveybot.store.people import PeopleStore
 from surveybot.store.retention_sql import RetentionStore
@@ -45,11 +47,11 @@ from surveybot.store.rows import (
     USER_WIDTH,
     build_results,
     decode_answers,
-    encode_answers,
     questions_json,
     survey_from_row,
     user_from_row,
 )
+from surveybot.store.sealing import Sealing
 
 # Surveys a worker keeps, each under the version it was read at (see get_survey).
 SURVEY_CACHE_SIZE = 512
@@ -68,7 +70,7 @@ def _version(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
+class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore, KeysStore):
     """Store on a SQL database; see store.base.Store for the contract.
 
     People and the roster are in people.py, reminders in outbox.py, the audit trail in
@@ -76,8 +78,10 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
     retention_sql.py.
     """
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, keyring: Keyring | None = None) -> None:
         self._d = dialect
+        # Personal data is sealed on the way in and opened on the way out (sealing.py).
+        self._seal = Sealing(keyring)
         # survey id -> (surveys' version when read, survey). Shared by the worker's threads:
         # entries are replaced whole, never changed in place.
         self._surveys: dict[int, tuple[int, Survey]] = {}
@@ -101,12 +105,12 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
     # --- people -------------------------------------------------------------------------------
     def load_context(self, user_key: str, now: datetime) -> Loaded:
         row = self._one(q.LOAD_CONTEXT, {"user_key": user_key, "now": self._d.time(now)})
-        user = None if row[0] is None else user_from_row(row)
+        user = None if row[0] is None else user_from_row(row, self._seal)
         session = None
         if row[USER_WIDTH] is not None:
             expires = self._d.read_time(row[USER_WIDTH + 2])
             assert expires is not None
-            state = self._d.read_json(row[USER_WIDTH])
+            state = self._seal.open_state(user_key, self._d.read_json(row[USER_WIDTH]))
             session = Session(state, int(row[USER_WIDTH + 1]), expires)
         return Loaded(user, session, _version(row[USER_WIDTH + 3]))
 
@@ -121,7 +125,7 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
     ) -> int | None:
         params: Params = {
             "user_key": user_key,
-            "state": self._d.json(state),
+            "state": self._d.json(self._seal.state(user_key, state)),
             "expires_at": self._d.time(expires_at),
         }
         if expected_version is None:
@@ -234,9 +238,8 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
             "respondent": respondent,
             "user_id": user.id,
             "user_key": user.user_key,
-            "name": user.name,
-            "member_no": user.member_no,
-            "answers": self._d.json(encode_answers(answers)),
+            **self._seal.answered(survey_id, respondent, user.name, user.member_no),
+            "answers": self._d.json(self._seal.answers(survey_id, respondent, answers)),
             "now": self._d.time(now),
         }
         try:
@@ -259,7 +262,8 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
         row = self._one(q.RESPONSE_GET, {"survey_id": survey_id, "respondent": respondent})
         if row is None:
             return None
-        return StoredResponse(decode_answers(row[0]), self._d.read_time(row[1]))
+        stored = self._seal.open_answers(survey_id, respondent, self._d.read_json(row[0]))
+        return StoredResponse(decode_answers(stored), self._d.read_time(row[1]))
 
     def withdraw_response(
         self, survey_id: int, user: User, respondent: str, now: datetime
@@ -288,12 +292,19 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
         if row is None:
             return None
         respondents, population, cells, texts = row[SURVEY_WIDTH:]
+        opened = [
+            (
+                question,
+                [self._seal.open_text(survey_id, who, question, text) for text, who in found],
+            )
+            for question, found in self._d.read_json(texts)
+        ]
         return build_results(
             self._survey(row),
             int(respondents),
             int(population),
             self._d.read_json(cells),
-            self._d.read_json(texts),
+            opened,
         )
 
     def pending(
@@ -317,10 +328,7 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
             return None
         respondents, population, found = row[SURVEY_WIDTH:]
         waiting, ends = self._d.read_json(found)
-        people = [
-            PendingPerson(name, member_no, department, bool(registered))
-            for name, member_no, department, registered, *_ in waiting[:limit]
-        ]
+        people = [self._pending_person(person) for person in waiting[:limit]]
         next_after: PendingCursor | None
         if len(waiting) > limit:
             shown_last = waiting[limit - 1]  # name, number, department, registered, number, id
@@ -329,26 +337,53 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore):
             next_after = _cursor(*ends[0])  # this page looked at `scan` people; more may follow
         else:
             next_after = None  # this page looked at everyone left
+        # Shown in name order within the page; pages follow the database's order, which for
+        # sealed names is the order people were added in.
+        people.sort(key=lambda p: (p.name, p.member_no or ""))
         return PendingPage(self._survey(row), int(respondents), int(population), people, next_after)
+
+    def _pending_person(self, found: Sequence[Any]) -> PendingPerson:
+        """[name, number, department, registered, number, id, sealed, identity, kind]."""
+        plain, sealed, identity = found[0:3], found[6], found[7]
+        if found[8] == "r":
+            name, member_no, department = self._seal.open_roster(identity, sealed, plain)
+        else:
+            name, member_no, department = self._seal.open_user(identity, sealed, plain)
+        return PendingPerson(name, member_no, department, bool(found[3]))
 
     @contextmanager
     def export_rows(self, survey_id: int) -> Iterator[Iterator[ExportRow]]:
         with self._d.export_cursor(survey_id) as (anonymous, rows):
-            exported = self._export(rows, anonymous)
+            exported = self._export(rows, anonymous, survey_id)
             try:
                 yield exported
             finally:
                 exported.close()  # a reader that stopped part-way leaves no suspended generator
 
     def _export(
-        self, rows: Iterator[Sequence[Any]], anonymous: bool
+        self, rows: Iterator[Sequence[Any]], anonymous: bool, survey_id: int
     ) -> Generator[ExportRow, None, None]:
+        """Rows of queries.EXPORT_*, opened one at a time as the file is written."""
+        seal = self._seal
         for row in rows:
+            respondent = row[1]
+            answers = decode_answers(
+                seal.open_answers(survey_id, respondent, self._d.read_json(row[0]))
+            )
             if anonymous:
-                yield ExportRow(decode_answers(row[0]))
+                yield ExportRow(answers)
+                continue
+            # Named responses carry the name they were given under; older rows use the person.
+            if row[10] is not None:
+                person = seal.open_roster(row[11], row[12], row[13:16])
             else:
-                time = self._d.read_time(row[4])
-                yield ExportRow(decode_answers(row[0]), row[1], row[2], row[3], time)
+                person = seal.open_user(row[5], row[6], row[7:10])
+            name, member_no = seal.open_answered(survey_id, respondent, row[2])
+            if row[2] is None:
+                name, member_no = row[3], row[4]
+            if name is None:
+                name, member_no = person[0], person[1]
+            yield ExportRow(answers, name, member_no, person[2], self._d.read_time(row[16]))
 
 
 __all__ = ["Dialect", "Params", "SqlStore"]

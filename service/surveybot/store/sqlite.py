@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from surveybot.audit import chain_hash
+from surveybot.crypto import Keyring
 from surveybot.store import migrate as migrations
 from surveybot.store import queries as q
 from surveybot.store.base import StoreUnavailable
@@ -37,8 +38,10 @@ SURVEY_STATE = f"SELECT anonymous, {q.OPEN} FROM surveys WHERE id = :survey_id"
 # of migration 0002 is an INSERT trigger.
 RESPONSE_INSERT = """
 INSERT INTO responses
-    (survey_id, respondent, user_id, answers, submitted_at, answered_as, answered_no)
-VALUES (:survey_id, :respondent, :user_id, :answers, :submitted_at, :answered_as, :answered_no)
+    (survey_id, respondent, user_id, answers, submitted_at, answered_as, answered_no,
+     answered_sealed)
+VALUES (:survey_id, :respondent, :user_id, :answers, :submitted_at, :answered_as, :answered_no,
+    :answered_sealed)
 """
 PARTICIPANT_INSERT = """
 INSERT INTO participants (survey_id, user_id) VALUES (:survey_id, :user_id)
@@ -121,6 +124,9 @@ class SqliteDialect:
         )
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
+        # Deleted and rewritten content is zeroed, not left in free pages: once `keys rotate`
+        # seals a plaintext row, the old plaintext is gone from the file (issue 13).
+        conn.execute("PRAGMA secure_delete = ON")
         # The audit trail's hash (migration 0005); PostgreSQL has it as an SQL function.
         conn.create_function("surveybot_audit_hash", -1, chain_hash, deterministic=True)
         self._enable_wal(conn)
@@ -193,7 +199,7 @@ class SqliteDialect:
         return isinstance(error, sqlite3.IntegrityError) and "answers do not fit" in str(error)
 
     # --- statements of its own ----------------------------------------------------------------
-    def lock_roster_name(self, tx: Any, name: str) -> None:
+    def lock_roster_name(self, tx: Any, named: Params) -> None:
         """BEGIN IMMEDIATE already serialises writers."""
 
     def submit(self, params: Params) -> tuple[bool, bool]:
@@ -212,6 +218,7 @@ class SqliteDialect:
                 "submitted_at": params["now"] if named else None,
                 "answered_as": params["name"] if named else None,
                 "answered_no": params["member_no"] if named else None,
+                "answered_sealed": params["answered_sealed"] if named else None,
             }
             tx.run(RESPONSE_DELETE, response)
             tx.run(RESPONSE_INSERT, response)
@@ -283,6 +290,7 @@ class SqliteStore(SqlStore):
         busy_timeout_ms: int = 3000,
         migrations_dir: str | Path | None = None,
         on_connect: Callable[[sqlite3.Connection], None] | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         """`on_connect` is called with each new connection (tracing; tests count statements)."""
         self.path = str(path)
@@ -296,5 +304,6 @@ class SqliteStore(SqlStore):
                 busy_timeout_ms=busy_timeout_ms,
                 migrations_dir=migrations_dir,
                 on_connect=on_connect,
-            )
+            ),
+            keyring,
         )
