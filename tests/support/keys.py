@@ -16,7 +16,9 @@ from surveybot.store.sealing import Sealing
 
 
 def _key(label: str) -> str:
-    return base64.b64encode(hashlib.sha256(f"surveybot test key {label}".encode()).digest()).decode()
+    return base64.b64encode(
+        hashlib.sha256(f"surveybot test key {label}".encode()).digest()
+    ).decode()
 
 
 DATA_KEYS = f"t1:{_key('data t1')}"
@@ -25,11 +27,11 @@ INDEX_KEY = _key("index")
 KEY_ENV = {"DATA_KEYS": DATA_KEYS, "INDEX_KEY": INDEX_KEY}
 
 
-def test_keyring(data_keys: str = DATA_KEYS, index_key: str = INDEX_KEY) -> Keyring:
+def keyring_of(data_keys: str = DATA_KEYS, index_key: str = INDEX_KEY) -> Keyring:
     return keyring_from_text(data_keys, index_key)
 
 
-TEST_KEYRING = test_keyring()
+TEST_KEYRING = keyring_of()
 
 
 def opened_answers(survey_id: int, respondent: str, stored: Any) -> list[Any]:

@@ -43,6 +43,19 @@ def raw(store: Store, query: str, *params: Any) -> list[tuple[Any, ...]]:
         return pg.execute(query.replace("?", "%s"), params).fetchall()
 
 
+def execute(store: Store, statement: str, *params: Any) -> int:
+    """Change rows beside the store ("?" placeholders), committed, as an operator's SQL would."""
+    if isinstance(store, SqliteStore):
+        conn = sqlite3.connect(store.path, isolation_level=None)
+        try:
+            return conn.execute(statement, params).rowcount
+        finally:
+            conn.close()
+    assert isinstance(store, PostgresStore)
+    with psycopg.connect(store.url, autocommit=True) as pg:
+        return pg.execute(statement.replace("?", "%s"), params).rowcount
+
+
 def count(store: Store, table: str) -> int:
     return int(raw(store, f"SELECT count(*) FROM {table}")[0][0])
 

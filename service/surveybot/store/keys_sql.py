@@ -98,18 +98,23 @@ class KeysStore:
     def check_keys(self) -> None:
         """Raise KeyProblem unless this process can open everything this database has sealed.
 
-        Registers the sealing key and the index key first (a no-op when known), so a database
-        only ever meets one index key, and a fresh one learns its keys at the first start.
+        Checked before this process's keys are registered (a node with wrong keys leaves no
+        trace), and again after: two first nodes with different keys cannot both pass.
         """
         keys = self._seal.keys
         with self._d.transaction(write=True) as tx:
-            if keys is not None:
-                primary = {"purpose": "data", "key_id": keys.primary,
-                           "check_value": keys.checks()[keys.primary]}  # fmt: skip
-                tx.run(KEYRING_ADD, primary)
-                index = {"purpose": "index", "key_id": "index", "check_value": keys.index_check()}
-                tx.run(KEYRING_ADD, index)
-            stored = tx.all(KEYRING_ROWS)
+            self._refuse_unfit(tx.all(KEYRING_ROWS))
+            if keys is None:
+                return
+            primary = {"purpose": "data", "key_id": keys.primary,
+                       "check_value": keys.checks()[keys.primary]}  # fmt: skip
+            tx.run(KEYRING_ADD, primary)
+            tx.run(KEYRING_ADD, {"purpose": "index", "key_id": "index",
+                                 "check_value": keys.index_check()})  # fmt: skip
+            self._refuse_unfit(tx.all(KEYRING_ROWS))
+
+    def _refuse_unfit(self, stored: Sequence[Any]) -> None:
+        keys = self._seal.keys
         data = {str(key_id): str(check) for purpose, key_id, check in stored if purpose == "data"}
         if keys is None:
             if data:
