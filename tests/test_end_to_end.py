@@ -15,6 +15,7 @@ import requests
 from devstack.openbuilder import assert_valid_reply, reply_texts
 from support.chat_helper import future_survey_message, payload
 from support.gunicorn_helper import served
+from support.keys import TEST_KEYRING
 from surveybot.store import open_store
 
 # Every test runs `surveybot serve`.
@@ -110,7 +111,7 @@ def test_fifty_concurrent_identical_submits_leave_one_response(server: Server) -
     saved = sum("저장되었습니다" in reply for reply in replies)
     finished = sum("진행 중인 작업이 없습니다" in reply for reply in replies)
     assert saved >= 1 and saved + finished == 50
-    store = open_store(server.database_url, server.sqlite_path)
+    store = open_store(server.database_url, server.sqlite_path, keyring=TEST_KEYRING)
     try:
         results = store.results(1)
     finally:

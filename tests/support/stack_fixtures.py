@@ -23,8 +23,11 @@ import requests
 from devstack.binaries import find_binary
 from devstack.openbuilder import assert_valid_reply, reply_texts
 from devstack.paths import scratch_folder
+from devstack.settings import derived_keys
 from devstack.stack import Stack
 from support.chat_helper import SURVEY_MESSAGE, payload
+from surveybot.crypto import keyring_from_text
+from surveybot.store.sealing import Sealing
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_CODE = "stack-admin-code"
@@ -224,11 +227,14 @@ def check_stored(stack: Stack, load: Load) -> int:
     """Every saved answer is in the database exactly once and is what the person last sent;
     return the number of stored responses."""
     rows = stack.psql(
-        "SELECT u.user_key, r.answers FROM responses r JOIN users u ON u.id = r.user_id"
-        " WHERE r.survey_id = %s",
+        "SELECT u.user_key, r.answers, r.respondent FROM responses r"
+        " JOIN users u ON u.id = r.user_id WHERE r.survey_id = %s",
         (load.survey,),
     )
-    stored = {key: answers for key, answers in rows}
+    # Written texts are sealed with the stack's keys (issue 13): compare what was answered.
+    derived = derived_keys(stack.secret_key)
+    sealing = Sealing(keyring_from_text(derived["DATA_KEYS"], derived["INDEX_KEY"]))
+    stored = {key: sealing.open_answers(load.survey, who, answers) for key, answers, who in rows}
     assert len(stored) == len(rows), "a person has two responses"
     for user, answers in load.acked.items():
         allowed = [answers, *load.unsure.get(user, [])]
