@@ -109,3 +109,16 @@ def test_development_makes_one_key_file_beside_its_data(tmp_path: Path) -> None:
     again = keyring_from_config(config)
     assert first is not None and again is not None and first.checks() == again.checks()
     assert load_key_file(Path(config.key_file)).index_check() == first.index_check()
+
+
+def test_a_command_beside_a_development_bot_uses_its_key_file(tmp_path: Path) -> None:
+    """`surveybot admin grant` in another terminal has no SURVEYBOT_ENV: production by default."""
+    data = {"SQLITE_PATH": str(tmp_path / "bot.sqlite3")}
+    bot = keyring_from_config(Config.from_env({**data, "SURVEYBOT_ENV": "development"}))
+    command = Config.from_env(data, serving=False)
+    assert command.environment == "production" and bot is not None
+    found = keyring_from_config(command, maintenance=True)
+    assert found is not None and found.checks() == bot.checks()
+    elsewhere = Config.from_env({"SQLITE_PATH": str(tmp_path / "x" / "bot.sqlite3")}, serving=False)
+    with pytest.raises(ConfigError, match="must be set in production"):  # no file: no keys made
+        keyring_from_config(elsewhere, maintenance=True)

@@ -85,7 +85,7 @@ def _store(config: Config, *, keys: bool = True) -> Store:
         return open_store(config.database_url, config.sqlite_path, pool_min=0, pool_max=1)
     store = open_store(
         config.database_url, config.sqlite_path, pool_min=0, pool_max=1,
-        keyring=keyring_from_config(config),
+        keyring=keyring_from_config(config, maintenance=True),
     )  # fmt: skip
     try:
         store.check_keys()
@@ -99,7 +99,7 @@ def _keys(args: argparse.Namespace) -> int:
     config = Config.from_env(serving=False)
     if args.action == "generate":
         return keys_cli.generate(args, config.data_keys)
-    if keyring_from_config(config) is None:
+    if keyring_from_config(config, maintenance=True) is None:
         print(
             "keys: encryption is off (ENCRYPTION_DISABLED=true); nothing is sealed", file=sys.stderr
         )

@@ -249,17 +249,22 @@ def _with_keys(config: Config, env: Mapping[str, str]) -> Config:
     )
 
 
-def keyring_from_config(config: Config) -> Keyring | None:
+def keyring_from_config(config: Config, *, maintenance: bool = False) -> Keyring | None:
     """The keyring every process touching personal data opens the store with; None = plaintext.
 
     Called by the server and the data commands, not by `migrate`, which needs no keys.
+    `maintenance`: a command run beside a development bot (`surveybot admin grant` in another
+    terminal, without SURVEYBOT_ENV) uses the key file that bot made, if there is one.
     """
     if config.data_keys is not None and config.index_key is not None:
         return keyring_from_text(config.data_keys, config.index_key)
     if config.encryption_disabled:
         return None
-    if config.environment == "development" and config.key_file is not None:
-        return load_key_file(Path(config.key_file))
+    key_file = None if config.key_file is None else Path(config.key_file)
+    if key_file is not None and (
+        config.environment == "development" or (maintenance and key_file.exists())
+    ):
+        return load_key_file(key_file)
     raise ConfigError(
         "DATA_KEYS and INDEX_KEY must be set in production to encrypt personal data at rest "
         "(make them with: surveybot keys generate); to store plaintext on purpose, set "
