@@ -47,7 +47,7 @@ def test_smoke_run_records_every_window_and_leaves_nothing_running(tmp_path: Pat
     assert data["finished"] and data["mode"] == "smoke"
     rows = data["rows"]
     phases = {row["phase"] for row in rows}
-    assert {"baselines", "fixed rate", "export", "growth"} <= phases, phases
+    assert {"baselines", "fixed rate", "export", "growth", "encryption"} <= phases, phases
     tools = {row["tool"] for row in rows}
     assert {"locust", "openloop", "export", "locust paper"} <= tools, tools
     if shutil.which("wrk"):
@@ -62,6 +62,12 @@ def test_smoke_run_records_every_window_and_leaves_nothing_running(tmp_path: Pat
         assert row["nginx_logged"] > 0, row  # every request went through the stack's nginx
     baselines = {row.get("baseline") for row in rows if row["phase"] == "baselines"}
     assert {"app", "conversation"} <= baselines
+    # Issue 13: a window with encryption off and one with it on, and the stacks did as told.
+    assert {row.get("encryption") for row in rows if row["phase"] == "encryption"} == {"off", "on"}
+    assert data["encryption"]["encryption-off"] and data["encryption"]["encryption-on"]
+    sealed = data["meta"]["encryption_check"]
+    assert sealed["on"]["users_sealed"] == sealed["on"]["users"] > 0, sealed
+    assert sealed["off"]["users_sealed"] == 0 and sealed["off"]["named_responses_sealed"] == 0, sealed
 
     report = (out / "results.md").read_text()
     for heading in ("## Targets", "## The study's claims", "## Machine", "## Charts"):
@@ -72,7 +78,8 @@ def test_smoke_run_records_every_window_and_leaves_nothing_running(tmp_path: Pat
     assert f"]({charts[0].name})" in report
 
     # Every stack was stopped and its folder removed; nothing of ours listens or runs.
-    assert not (work / "stack").exists()
+    left = [work / "stack", *work.glob("stack-encryption-*")]
+    assert not [folder for folder in left if folder.exists()], left
     assert not _processes_under(work)
 
 
@@ -135,9 +142,10 @@ def test_targets_and_claims_are_ratios_of_the_same_run() -> None:
         _row("export", "export", respondents=100_000, peak_mb=80.0),
     ]
     # paper, ramp (connection errors fail it), spike (busy replies do not), cheapest path / Go,
-    # conversations / Flask, CPU per 메뉴, CPU per conversation step, growth latency, export memory
+    # conversations / Flask, CPU per 메뉴, CPU per conversation step, encryption (not run here),
+    # growth latency, export memory
     met = [t["met"] for t in bench_targets.targets(rows)]
-    assert met == [True, False, True, True, False, True, False, True, False]
+    assert met == [True, False, True, True, False, True, False, None, True, False]
     flat = [_row("export", "export", respondents=n, peak_mb=50.0) for n in (1000, 100_000)]
     assert bench_targets.targets(flat)[-1]["met"] is True
     broken = _row("export", "export", respondents=1_000_000, peak_mb=None, error="broke")
@@ -145,6 +153,44 @@ def test_targets_and_claims_are_ratios_of_the_same_run() -> None:
     found = {claim: ours for claim, _, ours in bench_targets.claims(rows)}
     assert found["Go net/http vs Flask echo: throughput"].startswith("4.0x")
     assert found["SQLite vs Excel: throughput"] == "not measured"
+
+
+def _window(state: str, pair: int, rps: float, app_s: float) -> dict[str, Any]:
+    cpu = {"generator": 1.0, "nginx": 0.2, "app": app_s, "postgres": 0.5}
+    return _row("encryption", "locust", encryption=state, pair=pair, rps=rps, requests=1000,
+                cpu_s=cpu, cpu_pct={"generator": 15.0, "other": 5.0}, processes=1)  # fmt: skip
+
+
+def test_encryption_cost_is_the_ratio_of_alternating_windows(tmp_path: Path) -> None:
+    rows = [
+        _window("off", 1, 500.0, 1.0), _window("on", 1, 450.0, 1.1),
+        _window("on", 2, 480.0, 1.1), _window("off", 2, 500.0, 1.0),
+    ]  # fmt: skip
+    summary = bench_targets.encryption_summary(rows)
+    assert summary is not None
+    assert summary["encryption-off"]["rps"] == 500.0 and summary["encryption-on"]["rps"] == 465.0
+    assert summary["ratio"] == pytest.approx(0.93) and summary["met"] is True
+    assert summary["pair_ratios"] == [0.9, 0.96]
+    assert summary["encryption-on"]["app_cpu_ms_per_step"] == pytest.approx(1.1)
+    assert summary["app_cpu_ratio"] == pytest.approx(1.1)
+    target = next(t for t in bench_targets.targets(rows) if "encryption" in t["target"])
+    assert target["met"] is True and "465 vs 500 req/s" in target["measured"]
+
+    slower = [*rows[:2], _window("on", 2, 400.0, 1.1), rows[3]]
+    assert bench_targets.encryption_summary(slower)["met"] is False  # 425 / 500 = 0.85
+    assert bench_targets.encryption_summary([rows[0]])["ratio"] is None  # one side only
+    # A window of apologies (the app gone) is no throughput: left out, and said so.
+    broken = {**_window("on", 3, 3000.0, 0.0), "errors": 990, "slug": "encryption-on-3"}
+    summary = bench_targets.encryption_summary([*rows, broken])
+    assert summary["encryption-on"]["rps"] == 465.0 and summary["excluded"] == ["encryption-on-3"]
+    assert bench_targets.encryption_summary(rows[:0]) is None
+
+    run = SimpleNamespace(mode=SimpleNamespace(name="quick"), out=tmp_path, meta={}, rows=rows,
+                          notes=[], elapsed=lambda: 60.0)  # fmt: skip
+    bench_report.save(run, True)
+    report = (tmp_path / "results.md").read_text()
+    assert "| **on / off** | | **0.93x** (target ≥ 0.90x) | pairs: 0.90x, 0.96x |" in report
+    assert json.loads((tmp_path / "results.json").read_text())["encryption"]["ratio"] == 0.93
 
 
 def test_report_of_a_partial_run_is_valid(tmp_path: Path) -> None:
@@ -177,6 +223,8 @@ def test_profile_sorts_stacks_into_the_parts_of_a_request() -> None:
         f"{falcon};handle (surveybot/conversation/bot.py:5);warning (logging/__init__.py:9)": "logging",
         f"{falcon};process_response (surveybot/observability.py:10);inc (prometheus_client/values.py:11)": "metrics",
         f"{falcon};decode_request (surveybot/kakao/request.py:12)": "decode",
+        f"{falcon};load (surveybot/store/sql.py:6);open_state (surveybot/store/sealing.py:20);"
+        "open (surveybot/crypto.py:21);decrypt (cryptography/hazmat/primitives/ciphers/aead.py:22)": "crypto",
         f"{falcon};to_json (surveybot/kakao/reply.py:13);text_len (surveybot/kakao/limits.py:14)": "reply",
         f"{falcon};handle (surveybot/conversation/bot.py:5);<lambda> (<string>:1)": "bot",
         falcon: "falcon",

@@ -4,6 +4,8 @@
     scripts/bench --quick       # a small subset, about 5 minutes, into var/bench/quick/
     scripts/bench --smoke       # seconds: one tiny configuration, the pipeline end to end
     scripts/bench --profile     # py-spy flame graphs and the CPU breakdown, docs/bench-results/profile/
+    scripts/bench --only encryption --out docs/bench-results/encryption
+                                # issue 13: conversations with encryption at rest off and on (~4 min)
 
 For each configuration: start the stack (devstack.stack), seed it (loadtest/seed.py), load
 it (wrk, locust, openloop.py; loopback only, every run bounded in time), record throughput,
@@ -27,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from loadtest.bench import baselines, charts, growth, phases, profile, report
+from loadtest.bench import baselines, charts, encryption, growth, phases, profile, report
 from loadtest.bench import measure as m
 from loadtest.bench.phases import DEFAULT, Config, Mode, Run, measure_config, with_threads
 
@@ -41,6 +43,7 @@ SMOKE = Mode(
     fixed_rates="app100",
     growth=(1000,),
     growth_s=3,
+    encryption_pairs=1,
     base=Config(workers=1, db="sqlite"),
 )  # fmt: skip
 QUICK = Mode(
@@ -56,6 +59,7 @@ QUICK = Mode(
     fixed_rates="app100",
     growth=(1000, 100_000),
     growth_s=10,
+    encryption_pairs=6,
     # A short ramp to 1,000 users: what a spike of the study's users does to connections and tails.
     shapes=(("paper", 30, {}), ("ramp", 60, {"LOAD_PEAK": "1000"})),
 )  # fmt: skip
@@ -78,6 +82,7 @@ FULL = Mode(
     fixed_rates="full",
     growth=(1000, 100_000, 1_000_000),
     growth_s=30,
+    encryption_pairs=6,
     remeasure_default=True,
     shapes=(
         ("paper", 60, {}),
@@ -153,9 +158,12 @@ def growth_seconds(mode: Mode, answers: int) -> float:
     return 15 + (60 + 20 + 50) * answers / 1e6 + mode.growth_s + 8
 
 
-def steps(mode: Mode) -> list[tuple[str, float, Callable[[Run], None]]]:
-    each = config_seconds(mode)
-    found: list[tuple[str, float, Callable[[Run], None]]] = []
+Step = tuple[str, float, Callable[[Run], None]]
+
+
+def steps(mode: Mode) -> list[Step]:
+    """The mode's phases in order: (name, seconds it needs at least, what runs it)."""
+    found: list[Step] = []
     if mode.baselines:
         found.append(
             (
@@ -164,6 +172,28 @@ def steps(mode: Mode) -> list[tuple[str, float, Callable[[Run], None]]]:
                 baselines.baselines,
             )
         )
+    found += sweeps(mode)
+    if mode.encryption_pairs:
+        found.append(("encryption", encryption.phase_seconds(mode), encryption.encryption))
+    if mode.shapes:
+        found.append(
+            (
+                "shapes",
+                mode.shapes[0][1] + 20,
+                lambda run: phases.shapes(run, run.mode.shapes),
+            )
+        )
+    if mode.growth:
+        found.append(("growth", growth_seconds(mode, mode.growth[0]), growth_step))
+    if mode.profile:
+        found.append(("profile", 25 + mode.raw_s + mode.conv_s, profile.profile))
+    return found
+
+
+def sweeps(mode: Mode) -> list[Step]:
+    """The configuration sweeps the mode asks for: a fresh stack per configuration."""
+    each = config_seconds(mode)
+    found: list[Step] = []
     if mode.workers:
         found.append(("workers", each, sweep("workers", [Config(workers=w) for w in mode.workers])))
     if mode.nodes:
@@ -179,18 +209,6 @@ def steps(mode: Mode) -> list[tuple[str, float, Callable[[Run], None]]]:
             Config(workers=w, db=db) for w in mode.db_workers for db in ("postgres", "sqlite")
         ]
         found.append(("db", each, sweep("db", configs)))
-    if mode.shapes:
-        found.append(
-            (
-                "shapes",
-                mode.shapes[0][1] + 20,
-                lambda run: phases.shapes(run, run.mode.shapes),
-            )
-        )
-    if mode.growth:
-        found.append(("growth", growth_seconds(mode, mode.growth[0]), growth_step))
-    if mode.profile:
-        found.append(("profile", 25 + mode.raw_s + mode.conv_s, profile.profile))
     return found
 
 

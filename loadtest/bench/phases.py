@@ -74,9 +74,12 @@ class Mode:
     growth: tuple[int, ...] = ()
     growth_s: int = 0
     shapes: tuple[tuple[str, int, dict[str, str]], ...] = ()
-    base: Config = DEFAULT  # the configuration of the baselines, growth and shapes phases
+    # the configuration of the baselines, growth, shapes and encryption phases
+    base: Config = DEFAULT
     remeasure_default: bool = False  # measure DEFAULT again in each sweep: the run's own noise
     profile: tuple[Config, ...] = ()  # configurations profiled with py-spy (loadtest.bench.profile)
+    # Pairs of conversation windows with encryption at rest off and on (loadtest.bench.encryption)
+    encryption_pairs: int = 0
 
 
 @dataclass
@@ -121,9 +124,12 @@ class Run:
 
 
 @contextlib.contextmanager
-def stack_up(run: Run, config: Config, **more: Any) -> Iterator[Stack]:
-    """A fresh stack; stack.down() however the block ends. A stack that fails to start raises."""
-    folder = run.work / "stack"
+def stack_up(
+    run: Run, config: Config, *, folder_name: str = "stack", **more: Any
+) -> Iterator[Stack]:
+    """A fresh stack in run.work/`folder_name` (two at once need two names); stack.down() however
+    the block ends. A stack that fails to start raises. `more`: StackConfig fields (env, ...)."""
+    folder = run.work / folder_name
     if folder.exists() and not (folder / "stack.json").exists():
         shutil.rmtree(folder)
     stack = Stack.up(StackConfig(**{**config.options(), **more}), folder)

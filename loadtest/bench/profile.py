@@ -4,13 +4,14 @@ For each profiled configuration the stack is started and seeded as for any measu
 wrk sends `메뉴` (and again while locust runs member conversations), py-spy samples two gunicorn
 workers of the node: one into a flame graph (`profile-<slug>.svg`), the other into collapsed stacks
 that `breakdown` sorts into the parts of a request (HTTP server, Falcon, decoding, the bot, reply
-building, the store's client side, metrics, logging). py-spy runs with `--gil`: only the thread
-holding the GIL is sampled, which is the Python CPU of a worker whatever its threads or greenlets
-wait for. A part's CPU per request is its share of those samples times the workers' measured CPU
-per request (/proc): what a worker spends without the GIL (system calls, libpq, C code) is spread
-in the same proportions. (Counting each sample as 1/RATE s and calling the rest "outside the GIL"
-was tried: on a loaded machine a GIL holder waiting for a core is sampled too, so it overstated
-Python's part.) nginx and PostgreSQL come from their own process trees, as in every window.
+building, the store's client side, crypto: sealing and opening personal data (issue 13), metrics,
+logging). py-spy runs with `--gil`: only the thread holding the GIL is sampled, which is the
+Python CPU of a worker whatever its threads or greenlets wait for. A part's CPU per request is
+its share of those samples times the workers' measured CPU per request (/proc): what a worker
+spends without the GIL (system calls, libpq, C code) is spread in the same proportions.
+(Counting each sample as 1/RATE s and calling the rest "outside the GIL" was tried: on a loaded
+machine a GIL holder waiting for a core is sampled too, so it overstated Python's part.) nginx
+and PostgreSQL come from their own process trees, as in every window.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from loadtest.bench.phases import Config, Run, measure, seed, stack_roots, stack
 PY_SPY = m.LOAD_BIN / "py-spy"
 RATE = 200  # samples a second per worker: enough for shares of a few percent, light on the worker
 # First match wins, from the innermost frame outwards: a psycopg call made by the bot is the
-# store's, a log line written by gunicorn is logging's.
+# store's, a log line written by gunicorn is logging's, the JSON of a value being sealed is
+# crypto's (encryption at rest, issue 13: sealing, opening, the blind index).
 PARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("logging", re.compile(r"\blogging/|glogging\.py|log_redaction\.py|Formatter\.")),
     ("metrics", re.compile(r"prometheus_client/|surveybot/observability\.py")),
+    ("crypto", re.compile(r"surveybot/crypto\.py|surveybot/store/sealing\.py|cryptography/")),
     ("store", re.compile(r"surveybot/store/|psycopg|sqlite3/")),
     ("decode", re.compile(r"surveybot/kakao/request\.py|\bread_body\b|\b_read_up_to\b")),
     ("reply", re.compile(r"surveybot/kakao/(reply|limits|pages)\.py")),
@@ -53,6 +56,7 @@ COLUMNS = (
     "bot",
     "reply",
     "store",
+    "crypto",
     "metrics",
     "logging",
     "other",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.bench.figures import COMMON, cpu_text, fmt
-from loadtest.bench.targets import claims, default_spread, targets
+from loadtest.bench.targets import claims, default_spread, encryption_summary, targets
 
 PHASES = {
     "baselines": "Baselines through the same nginx (raw wrk, `메뉴`-sized replies)",
@@ -21,6 +21,8 @@ PHASES = {
     "classes": "Worker classes (1 node × 2 workers, PostgreSQL)",
     "threads": "gthread threads per worker (= DB pool size)",
     "db": "PostgreSQL vs SQLite",
+    "encryption": "Encryption at rest (issue 13): member conversations, plaintext and sealed, "
+    "in alternating windows",
     "shapes": "locust shapes (think time 0.5-1.5 s, default configuration)",
     "growth": "Growth with data: latency at N stored answers (paper shape)",
     "export": "Growth with data: exporting a survey with N respondents",
@@ -95,6 +97,69 @@ def names_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def encryption_table(summary: dict[str, Any] | None) -> list[str]:
+    """Both sides of the encryption phase and their ratio (targets.encryption_summary)."""
+    if summary is None:
+        return []
+    lines = [
+        "",
+        "Side by side (req/s: mean of the windows; CPU per step: all of a side's windows pooled; "
+        "on / off per pair: neighbouring windows):",
+        "",
+        *table_head(
+            "encryption", "windows:", "req/s:", "each window (req/s)", "errors:", "p50 / p99 (ms):",
+            "server CPU ms/step:", "app:", "PostgreSQL:", "CPU % generator / other:",
+        ),
+    ]  # fmt: skip
+    for state in ("off", "on"):
+        side = summary.get(f"encryption-{state}")
+        if not side:
+            continue
+        lines.append(
+            f"| {state} | {side['windows']} | {fmt(side['rps'])} | "
+            f"{', '.join(fmt(v) for v in side['rps_each'])} | {fmt(side['errors'])} | "
+            f"{fmt(side['p50'], 1)} / {fmt(side['p99'], 1)} | "
+            f"{fmt(side['server_cpu_ms_per_step'], 2)} | {fmt(side['app_cpu_ms_per_step'], 2)} | "
+            f"{fmt(side['postgres_cpu_ms_per_step'], 2)} | "
+            f"{fmt(side['generator_pct'], 0)} / {fmt(side['other_pct'], 0)} |"
+        )
+    pairs = ", ".join(f"{v:.2f}x" for v in summary["pair_ratios"]) or "–"
+
+    def x(value: float | None) -> str:
+        return "–" if value is None else f"{value:.2f}x"
+
+    lines.append(
+        f"| **on / off** | | **{x(summary['ratio'])}** (target ≥ {summary['target']:.2f}x) | "
+        f"pairs: {pairs} | | | {x(summary['server_cpu_ratio'])} | {x(summary['app_cpu_ratio'])} | "
+        f"{x(summary['postgres_cpu_ratio'])} | |"
+    )
+    if summary.get("excluded"):
+        left_out = ", ".join(map(str, summary["excluded"]))
+        lines += ["", f"Left out (failures over 1% of requests): {left_out}"]
+    return lines
+
+
+def phase_tables(phase: str, chosen: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[str]:
+    """A phase's section: its rows, and the tables some phases add beneath them."""
+    out = export_table(chosen) if phase in ("export", "export_xlsx") else load_table(chosen)
+    if phase == "growth":
+        out += ["", "Per request (ms, locust):", ""] + names_table(chosen)
+    if phase == "encryption":
+        out += encryption_table(encryption_summary(rows))
+    if phase == "profile":
+        from loadtest.bench.profile import profile_table  # it needs the stack's modules
+
+        out += [
+            "",
+            "CPU ms per request by part: the workers' CPU per request (/proc) split by the "
+            "shares of py-spy `--gil` samples, each sorted by its innermost frame of a known "
+            "part (loadtest/bench/profile.py); nginx and PostgreSQL from their own processes:",
+            "",
+        ]
+        out += profile_table(chosen)
+    return out
+
+
 def markdown(run: Any, finished: bool) -> str:
     meta, rows = run.meta, run.rows
     out = [f"# surveybot benchmark: `{run.mode.name}` run", ""]
@@ -136,23 +201,7 @@ def markdown(run: Any, finished: bool) -> str:
         if not chosen:
             continue
         out += ["", f"## {title}", ""]
-        if phase in ("export", "export_xlsx"):
-            out += export_table(chosen)
-        else:
-            out += load_table(chosen)
-        if phase == "growth":
-            out += ["", "Per request (ms, locust):", ""] + names_table(chosen)
-        if phase == "profile":
-            from loadtest.bench.profile import profile_table  # it needs the stack's modules
-
-            out += [
-                "",
-                "CPU ms per request by part: the workers' CPU per request (/proc) split by the "
-                "shares of py-spy `--gil` samples, each sorted by its innermost frame of a known "
-                "part (loadtest/bench/profile.py); nginx and PostgreSQL from their own processes:",
-                "",
-            ]
-            out += profile_table(chosen)
+        out += phase_tables(phase, chosen, rows)
     charts = sorted(p.name for p in run.out.glob("*.png"))
     if charts:
         out += ["", "## Charts", ""] + [f"![{name[:-4]}]({name})" for name in charts]
@@ -188,6 +237,7 @@ def save(run: Any, finished: bool) -> None:
         "notes": run.notes,
         "targets": [{k: v for k, v in t.items() if k != "row"} for t in targets(run.rows)],
         "claims": claims(run.rows),
+        "encryption": encryption_summary(run.rows),
         "rows": run.rows,
     }
     _write(run.out / "results.json", json.dumps(data, ensure_ascii=False, indent=1) + "\n")

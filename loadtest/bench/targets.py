@@ -87,6 +87,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         _cpu_target(app, "server CPU (nginx + app + PostgreSQL) per `메뉴` <= 0.6 ms", 0.6)
     )
     found.append(_cpu_target(talk, "server CPU per member conversation step <= 1.2 ms", 1.2))
+    found.append(_encryption_target(encryption_summary(rows)))
     growth = sorted((r for r in rows if r["phase"] == "growth"), key=lambda r: r["answers"])
     small, big = (growth[0], growth[-1]) if len(growth) > 1 else (None, None)
     found.append(
@@ -125,6 +126,104 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
         target["met"] = False
     return found
+
+
+ENCRYPTION_TARGET = 0.90  # issue 13: conversations with encryption at most 10% slower
+
+
+def encryption_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The encryption phase's windows (loadtest.bench.encryption) as two figures and a ratio.
+
+    Each side's throughput is the mean of its windows (equal lengths); `pair_ratios` are on / off
+    within each pair of neighbouring windows, the spread the mean ratio should be read against.
+    CPU per step is pooled: CPU seconds of all of a side's windows over all of their requests.
+    A window with failures over 1% of its requests is left out (`excluded`): its req/s would
+    count apologies (nginx answering for an app that is gone), not conversation steps.
+    """
+    measured = [r for r in rows if r["phase"] == "encryption" and r.get("rps") is not None]
+    if not measured:
+        return None
+    chosen = [r for r in measured if (r.get("errors") or 0) <= 0.01 * (r.get("requests") or 0)]
+    sides = {state: [r for r in chosen if r.get("encryption") == state] for state in ("off", "on")}
+    found: dict[str, Any] = {
+        f"encryption-{state}": _encryption_side(side) for state, side in sides.items()
+    }
+    found["excluded"] = [r.get("slug") for r in measured if r not in chosen]
+    off, on = found["encryption-off"], found["encryption-on"]
+    pairs: dict[Any, dict[str, float]] = {}
+    for row in chosen:
+        pairs.setdefault(row.get("pair"), {})[row["encryption"]] = row["rps"]
+    found["pair_ratios"] = [
+        round(p["on"] / p["off"], 3)
+        for _, p in sorted(pairs.items())
+        if p.get("off") and len(p) == 2
+    ]
+    value = ratio(on and on["rps"], off and off["rps"])
+    found["ratio"] = None if value is None else round(value, 3)
+    for key in ("server_cpu_ms_per_step", "app_cpu_ms_per_step", "postgres_cpu_ms_per_step"):
+        cpu = ratio(on and on[key], off and off[key])
+        found[key.replace("_ms_per_step", "_ratio")] = None if cpu is None else round(cpu, 3)
+    found["target"] = ENCRYPTION_TARGET
+    found["met"] = None if value is None else value >= ENCRYPTION_TARGET
+    return found
+
+
+def _encryption_side(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    requests = sum(r.get("requests") or 0 for r in rows)
+
+    def ms(*parts: str) -> float | None:
+        seconds = sum((r.get("cpu_s") or {}).get(p, 0.0) for r in rows for p in parts)
+        return round(1000 * seconds / requests, 3) if requests and seconds else None
+
+    def mean(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return round(sum(known) / len(known), 1) if known else None
+
+    return {
+        "windows": len(rows),
+        "rps": mean([r["rps"] for r in rows]),
+        "rps_each": [round(r["rps"], 1) for r in rows],
+        "requests": requests,
+        "errors": sum(r.get("errors") or 0 for r in rows),
+        "p50": mean([r.get("p50") for r in rows]),
+        "p99": mean([r.get("p99") for r in rows]),
+        "server_cpu_ms_per_step": ms("nginx", "app", "postgres"),
+        "app_cpu_ms_per_step": ms("app"),
+        "postgres_cpu_ms_per_step": ms("postgres"),
+        "generator_pct": mean([(r.get("cpu_pct") or {}).get("generator") for r in rows]),
+        "other_pct": mean([(r.get("cpu_pct") or {}).get("other") for r in rows]),
+        "locust_processes": sorted({r.get("processes") for r in rows if r.get("processes")}),
+    }
+
+
+def _encryption_target(summary: dict[str, Any] | None) -> dict[str, Any]:
+    goal = (
+        f"member conversations with encryption at rest >= {ENCRYPTION_TARGET:.2f}x the "
+        "throughput without (issue 13)"
+    )
+    if summary is None or summary["ratio"] is None:
+        return {"target": goal, "measured": "not measured in this run", "met": None}
+    off, on = summary["encryption-off"], summary["encryption-on"]
+    spread = summary["pair_ratios"]
+    text = (
+        f"{fmt(on['rps'])} vs {fmt(off['rps'])} req/s, mean of {on['windows']} / "
+        f"{off['windows']} alternating windows"
+    )
+    if spread:
+        text += f"; pairs {min(spread):.2f}-{max(spread):.2f}x"
+    if on["server_cpu_ms_per_step"] and off["server_cpu_ms_per_step"]:
+        text += (
+            f"; server CPU per step {on['server_cpu_ms_per_step']:.2f} vs "
+            f"{off['server_cpu_ms_per_step']:.2f} ms"
+        )
+    text += f"; generator {fmt(on['generator_pct'], 0)}% / {fmt(off['generator_pct'], 0)}% of the machine"
+    if on["errors"] or off["errors"]:
+        text += f"; errors {on['errors']} / {off['errors']}"
+    if summary["excluded"]:
+        text += f"; left out (failures): {', '.join(map(str, summary['excluded']))}"
+    return _ratio_target(goal, summary["ratio"], ENCRYPTION_TARGET, text)
 
 
 def default_spread(rows: list[dict[str, Any]]) -> str | None:
