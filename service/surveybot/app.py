@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import falcon
 
-from surveybot.config import Config, keyring_from_config
+from surveybot.config import Config, ConfigError, keyring_from_config
 from surveybot.conversation.bot import Bot
 from surveybot.conversation.context import Settings
 from surveybot.crypto import CryptoError
@@ -105,6 +105,11 @@ def get_app() -> falcon.App[falcon.Request, falcon.Response]:
     if config.skill_secret is None:
         # Production gets here only with SKILL_SECRET_DISABLED=true (Config refuses otherwise).
         log.warning("SKILL_SECRET is not set: anyone who finds /skill can talk to the bot")
+    try:
+        keyring = keyring_from_config(config)
+    except ConfigError as error:  # production without keys: one line that says what to set
+        log.critical("refusing to start: %s", error)
+        raise
     store = open_store(
         config.database_url,
         config.sqlite_path,
@@ -113,7 +118,7 @@ def get_app() -> falcon.App[falcon.Request, falcon.Response]:
         connect_timeout=config.db_connect_timeout,
         statement_timeout_ms=config.db_statement_timeout_ms,
         export_statement_timeout_ms=config.export_statement_timeout_ms,
-        keyring=keyring_from_config(config),
+        keyring=keyring,
     )
     # Close the pool when the worker exits (quietly, also under gevent).
     atexit.register(store.close)
