@@ -347,3 +347,15 @@ def test_a_migration_stopped_part_way_resumes_where_it_stopped(
     assert keys_cli.main(sealed, args) == 0
     assert "resealed 4 rows" in capsys.readouterr().out  # the first three were not redone
     assert sorted(u.name for u in sealed.find_users("이름5")) == ["이름5"]
+
+
+def test_an_answer_keeps_its_sealed_name_when_the_person_is_deleted(store: Store) -> None:
+    user = store.register("k1", "홍길동", "17").user
+    assert user is not None
+    survey = store.create_survey(SurveyDraft("점심", QUESTIONS, "", None, False), user.id, "d", NOW)
+    store.submit_response(survey.id, user, f"u:{user.id}", (0, [0], "의견"), NOW)
+    assert execute(store, "DELETE FROM users WHERE user_key = 'k1'") == 1  # an operator's SQL
+    with store.export_rows(survey.id) as rows:
+        assert [(r.name, r.member_no, r.department, r.answers) for r in rows] == [
+            ("홍길동", "17", None, (0, [0], "의견"))
+        ]

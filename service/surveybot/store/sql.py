@@ -374,9 +374,10 @@ class SqlStore(PeopleStore, OutboxStore, AuditStore, RetentionStore, KeysStore):
                 yield ExportRow(answers)
                 continue
             # Named responses carry the name they were given under; older rows use the person.
+            person: tuple[str | None, str | None, str | None] = (None, None, None)
             if row[10] is not None:
                 person = seal.open_roster(row[11], row[12], row[13:16])
-            else:
+            elif row[5] is not None:  # no user: a person deleted since (user_id SET NULL)
                 person = seal.open_user(row[5], row[6], row[7:10])
             name, member_no = seal.open_answered(survey_id, respondent, row[2])
             if row[2] is None:
