@@ -13,6 +13,14 @@ without user and time), answers a compact JSON list (option index, sorted index 
 skipped); one participants row per response. Bulk writes: COPY on PostgreSQL, executemany in one
 transaction on SQLite.
 
+With keys (`--data-keys` and `--index-key`, by default $DATA_KEYS and $INDEX_KEY: the bot's own),
+personal data is sealed as a bot with those keys seals it (surveybot.store.sealing, issue 13):
+users rows blank with their name, number and department in `sealed` and the name's blind index in
+`name_idx`; written text answers as {"s": <sealed>}; named responses with the name and number they
+were given under in `answered_sealed`; the keys' check values in `keyring`, as a starting bot
+registers them. Without keys everything is plaintext, as a bot with ENCRYPTION_DISABLED=true
+writes it (named responses then carry no answered_as: the export falls back to the person).
+
 `--answers N` puts N responses into one survey (`--answers-survey`, the first by default), from
 members 1..N and, past --members, from extra registered people `load-extra-0000001`...: a survey
 with N respondents needs N people, so those extra people count in response rates and 미응답 lists.
@@ -21,19 +29,24 @@ with N respondents needs N people, so those extra people count in response rates
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
+import json
 import os
 import sqlite3
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _string  # a JSON string, as ensure_ascii=False
 from typing import Any
 
 from loadtest.kakao import SEED_SURVEYS, admin_key
 from loadtest.seed_plan import Plan
 
 SQLITE_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # store/sqlite.py TIME_FORMAT
+# seed_plan.dump_json (store/rows.dump_json) with its encoder made once, not once a call
+dump_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 TABLES = (
     "participants",
     "responses",
@@ -42,6 +55,7 @@ TABLES = (
     "surveys",
     "users",
     "roster",
+    "keyring",  # the keys of the data deleted with it (a plaintext seed after a sealed one)
 )
 
 
@@ -50,8 +64,149 @@ def sqlite_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime(SQLITE_TIME)
 
 
+# --- the rows, plaintext or sealed ----------------------------------------------------------------
+class Rows:
+    """The users and responses rows of a plan, as a bot with `keyring` (None: plaintext) writes
+    them; generated one at a time as COPY or executemany takes them."""
+
+    def __init__(self, plan: Plan, keyring: Any | None) -> None:
+        self.plan = plan
+        self.keyring = keyring
+        self.sealing: Any | None = None
+        sealed = ()
+        if keyring is not None:
+            from surveybot.store.sealing import Sealing  # only with keys: needs surveybot
+
+            self.sealing = Sealing(_SeedKeys(keyring))
+            sealed = ("sealed", "name_idx")
+        self.user_columns = ("user_key", "name", "member_no", "department", *sealed, "role",
+                             "created_at", "updated_at")  # fmt: skip
+        self.response_columns = ("survey_id", "respondent", "user_id", "answers", "submitted_at",
+                                 *(("answered_sealed",) if keyring is not None else ()))  # fmt: skip
+
+    def users(self, now: Any) -> Iterator[tuple[Any, ...]]:
+        if self.sealing is None:
+            for p in self.plan.people():
+                yield p.key, p.name, p.member_no, p.department, p.role, now, now
+            return
+        seal = self.sealing.user_columns
+        for p in self.plan.people():
+            c = seal(p.key, p.name, p.member_no, p.department)
+            yield (p.key, c["name"], c["member_no"], c["department"], c["sealed"], c["name_idx"],
+                   p.role, now, now)  # fmt: skip
+
+    def responses(
+        self,
+        survey_id: int,
+        anonymous: bool,
+        ids: dict[str, int],
+        participants: list[int],
+        when: Any = lambda at: at,
+    ) -> Iterator[tuple[Any, ...]]:
+        """The responses rows (`when` formats submitted_at); each participant's id appended to
+        `participants`."""
+        rows = self.plan.responses(survey_id, anonymous, ids)
+        if self.sealing is None:
+            for respondent, user_id, answers, at, participant in rows:
+                participants.append(participant)
+                yield survey_id, respondent, user_id, answers, when(at)
+            return
+        seal_answers, seal_answered = self.sealing.answers, self.sealing.answered
+        texts = _texts_of(self.plan.answer_pool())
+        people = self.plan.respondents()  # in the order of the responses: who answered each
+        for (respondent, user_id, answers, at, participant), person in zip(
+            rows, people, strict=True
+        ):
+            assert participant == ids[person.key]
+            participants.append(participant)
+            decoded = texts[answers]
+            if decoded is not None:  # a written text in it: sealed, bound to this response
+                answers = dump_json(seal_answers(survey_id, respondent, decoded))
+            answered = None
+            if not anonymous:
+                answered = seal_answered(survey_id, respondent, person.name, person.member_no)
+                answered = answered["answered_sealed"]
+            yield survey_id, respondent, user_id, answers, when(at), answered
+
+    def keyring_rows(self) -> list[tuple[str, str, str]]:
+        """(purpose, key id, check value) as KeysStore.check_keys registers a bot's keys."""
+        keys = self.keyring
+        if keys is None:
+            return []
+        return [("data", keys.primary, keys.checks()[keys.primary]),
+                ("index", "index", keys.index_check())]  # fmt: skip
+
+    def check_keyring(self, stored: Any) -> None:
+        """Refuse keys that do not fit what the database says it was sealed with (as a bot would
+        refuse to start with them): the seeded rows would be unreadable beside the others."""
+        if self.keyring is None:
+            return
+        mine = dict(self.keyring.checks())
+        for purpose, key_id, check in stored:
+            if purpose == "data" and mine.get(key_id) != check:
+                raise SystemExit(f"seed: this database was sealed with a key '{key_id}' that "
+                                 "--data-keys does not have; pass --reset to empty it")  # fmt: skip
+            if purpose == "index" and check != self.keyring.index_check():
+                raise SystemExit("seed: --index-key is not the index key of this database; pass "
+                                 "--reset to empty it")  # fmt: skip
+
+
+class _SeedKeys:
+    """The keyring as Sealing uses it (`seal`, `index`), writing what Keyring writes, faster.
+
+    `index` is remembered: the HMAC of a name is the same every time, and the seeded names repeat
+    (600 of them over millions of people). `seal` takes Keyring.seal's steps (the value's compact
+    JSON sealed with AES-GCM under the first data key, a fresh random nonce each time, bound to
+    `aad`; `<key id>:<base64url(nonce | ciphertext)>`), the JSON of a text or a list of texts
+    written directly: json.dumps makes an encoder per call, half of a seal's time, and a seed of
+    10M answers seals 30M values. A value sealed here is opened with Keyring.open before anything
+    is written, and must give json.dumps's very text.
+    """
+
+    def __init__(self, keyring: Any) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        from surveybot.crypto import NONCE_BYTES
+
+        self._keyring = keyring
+        key_id, key = keyring.data_keys[0]
+        self._prefix, self._cipher, self._nonce_bytes = f"{key_id}:", AESGCM(key), NONCE_BYTES
+        self.index = functools.lru_cache(maxsize=65536)(keyring.index)
+        for probe in (['김시험 "1"', None, "총무팀\n"], ["a", "1"], 'a "b"\\', [1, [2]], None):
+            plain = json.dumps(probe, ensure_ascii=False, separators=(",", ":"))
+            aad = "users/load-seed-probe"
+            if self._json(probe) != plain or keyring.open(self.seal(probe, aad), aad) != probe:
+                raise SystemExit("seed: a value sealed here is not what the keyring seals")
+
+    def _json(self, value: Any) -> str:
+        """json.dumps(value, ensure_ascii=False, separators=(",", ":"))."""
+        if isinstance(value, str):
+            return _string(value)
+        if isinstance(value, list) and all(isinstance(v, str) or v is None for v in value):
+            return f"[{','.join('null' if v is None else _string(v) for v in value)}]"
+        return dump_json(value)
+
+    def seal(self, value: Any, aad: str) -> str:
+        nonce = os.urandom(self._nonce_bytes)
+        sealed = self._cipher.encrypt(nonce, self._json(value).encode(), aad.encode())
+        return self._prefix + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._keyring, name)
+
+
+def _texts_of(pool: list[str]) -> dict[str, list[Any] | None]:
+    """Each answer list of the pool, decoded if it has a written text to seal, else None."""
+    return {
+        answers: decoded if any(isinstance(a, str) and a for a in decoded) else None
+        for answers in pool
+        for decoded in [json.loads(answers)]
+    }
+
+
 # --- SQLite -------------------------------------------------------------------------------------------
-def seed_sqlite(path: str, plan: Plan, reset: bool) -> dict[str, int]:
+def seed_sqlite(path: str, plan: Plan, reset: bool, keyring: Any = None) -> dict[str, int]:
+    rows = Rows(plan, keyring)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
@@ -67,15 +222,9 @@ def seed_sqlite(path: str, plan: Plan, reset: bool) -> dict[str, int]:
                     conn.execute(f"DELETE FROM {table}")  # fixed table names
                 conn.execute("DELETE FROM sqlite_sequence WHERE name = 'surveys'")
             _require_empty(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+            _sqlite_keyring(conn, rows)
             now = sqlite_time(plan.now)
-            conn.executemany(
-                "INSERT INTO users (user_key, name, member_no, department, role, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (p.key, p.name, p.member_no, p.department, p.role, now, now)
-                    for p in plan.people()
-                ),
-            )
+            conn.executemany(_insert("users", rows.user_columns), rows.users(now))
             ids = {
                 key: int(user_id) for user_id, key in conn.execute("SELECT id, user_key FROM users")
             }
@@ -101,18 +250,9 @@ def seed_sqlite(path: str, plan: Plan, reset: bool) -> dict[str, int]:
             answered = survey_ids[plan.answers_survey - 1]
             anonymous = bool(SEED_SURVEYS[plan.answers_survey - 1]["anonymous"])
             participants: list[int] = []
-
-            def response_rows() -> Iterator[tuple[Any, ...]]:
-                for respondent, user_id, answers, at, participant in plan.responses(
-                    answered, anonymous, ids
-                ):
-                    participants.append(participant)
-                    yield answered, respondent, user_id, answers, sqlite_time(at)
-
             conn.executemany(
-                "INSERT INTO responses (survey_id, respondent, user_id, answers, submitted_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                response_rows(),
+                _insert("responses", rows.response_columns),
+                rows.responses(answered, anonymous, ids, participants, sqlite_time),
             )
             conn.executemany(
                 "INSERT INTO participants (survey_id, user_id) VALUES (?, ?)",
@@ -128,9 +268,24 @@ def seed_sqlite(path: str, plan: Plan, reset: bool) -> dict[str, int]:
         conn.close()
 
 
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def _sqlite_keyring(conn: sqlite3.Connection, rows: Rows) -> None:
+    rows.check_keyring(conn.execute("SELECT purpose, key_id, check_value FROM keyring"))
+    conn.executemany(
+        "INSERT INTO keyring (purpose, key_id, check_value) VALUES (?, ?, ?)"
+        " ON CONFLICT (purpose, key_id) DO NOTHING",
+        rows.keyring_rows(),
+    )
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------------------
-def seed_postgres(url: str, plan: Plan, reset: bool) -> dict[str, int]:
+def seed_postgres(url: str, plan: Plan, reset: bool, keyring: Any = None) -> dict[str, int]:
     import psycopg  # only here: a SQLite seed needs no PostgreSQL driver
+
+    rows = Rows(plan, keyring)
 
     with psycopg.connect(url, autocommit=False) as conn:
         with conn.cursor() as cur:
@@ -144,12 +299,16 @@ def seed_postgres(url: str, plan: Plan, reset: bool) -> dict[str, int]:
                 cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
             cur.execute("SELECT count(*) FROM users")
             _require_empty(cur.fetchone()[0])
-            columns = "user_key, name, member_no, department, role, created_at, updated_at"
-            with cur.copy(f"COPY users ({columns}) FROM STDIN") as copy:
-                for p in plan.people():
-                    copy.write_row(
-                        (p.key, p.name, p.member_no, p.department, p.role, plan.now, plan.now)
-                    )
+            cur.execute("SELECT purpose, key_id, check_value FROM keyring")
+            rows.check_keyring(cur.fetchall())
+            cur.executemany(
+                "INSERT INTO keyring (purpose, key_id, check_value) VALUES (%s, %s, %s)"
+                " ON CONFLICT (purpose, key_id) DO NOTHING",
+                rows.keyring_rows(),
+            )
+            with cur.copy(f"COPY users ({', '.join(rows.user_columns)}) FROM STDIN") as copy:
+                for row in rows.users(plan.now):
+                    copy.write_row(row)
             cur.execute("SELECT id, user_key FROM users")
             ids = {key: int(user_id) for user_id, key in cur.fetchall()}
             survey_ids = []
@@ -172,16 +331,12 @@ def seed_postgres(url: str, plan: Plan, reset: bool) -> dict[str, int]:
                 survey_ids.append(int(cur.fetchone()[0]))
             answered = survey_ids[plan.answers_survey - 1]
             anonymous = bool(SEED_SURVEYS[plan.answers_survey - 1]["anonymous"])
-            count = 0
-            columns = "survey_id, respondent, user_id, answers, submitted_at"
             participants: list[int] = []
+            columns = ", ".join(rows.response_columns)
             with cur.copy(f"COPY responses ({columns}) FROM STDIN") as copy:
-                for respondent, user_id, answers, at, participant in plan.responses(
-                    answered, anonymous, ids
-                ):
-                    copy.write_row((answered, respondent, user_id, answers, at))
-                    participants.append(participant)
-                    count += 1
+                for row in rows.responses(answered, anonymous, ids, participants):
+                    copy.write_row(row)
+            count = len(participants)
             if anonymous:
                 # As the bot writes it (migration 0002): one unordered set, no row per person.
                 cur.execute(
@@ -264,6 +419,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("SECRET_KEY"),
         help="the bot's SECRET_KEY, for anonymous answers (default: $SECRET_KEY)",
     )
+    parser.add_argument(
+        "--data-keys",
+        default=os.environ.get("DATA_KEYS"),
+        help="seal personal data with these keys, as the bot given them (default: $DATA_KEYS)",
+    )
+    parser.add_argument(
+        "--index-key",
+        default=os.environ.get("INDEX_KEY"),
+        help="the blind-index key that goes with --data-keys (default: $INDEX_KEY)",
+    )
     parser.add_argument("--migrate", action="store_true", help="apply migrations first")
     parser.add_argument("--reset", action="store_true", help="delete all data first")
     args = parser.parse_args(argv)
@@ -271,7 +436,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--members and --answers must be >= 0, --admins >= 1")
     if SEED_SURVEYS[args.answers_survey - 1]["anonymous"] and args.answers and not args.secret_key:
         parser.error("anonymous answers need --secret-key (the bot's SECRET_KEY)")
+    if bool(args.data_keys) != bool(args.index_key):
+        parser.error("--data-keys and --index-key go together (or neither: plaintext)")
     return args
+
+
+def keyring_of(args: argparse.Namespace) -> Any | None:
+    """The keyring of --data-keys and --index-key; None (plaintext) without them."""
+    if not args.data_keys:
+        return None
+    try:
+        from surveybot.crypto import CryptoError, keyring_from_text
+    except ImportError:
+        raise SystemExit("seed with keys needs surveybot: run it with .venv/bin/python") from None
+    try:
+        return keyring_from_text(args.data_keys, args.index_key)
+    except CryptoError as error:
+        raise SystemExit(f"seed: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,20 +465,22 @@ def main(argv: list[str] | None = None) -> int:
         secret_key=args.secret_key.encode() if args.secret_key else None,
         now=datetime.now(UTC),
     )
+    keyring = keyring_of(args)
     started = time.perf_counter()
     if args.migrate:
         migrate(args.database_url, args.sqlite or "")
     if args.database_url:
-        counts = seed_postgres(args.database_url, plan, args.reset)
+        counts = seed_postgres(args.database_url, plan, args.reset, keyring)
         where = "postgresql"
     else:
-        counts = seed_sqlite(args.sqlite, plan, args.reset)
+        counts = seed_sqlite(args.sqlite, plan, args.reset, keyring)
         where = f"sqlite {args.sqlite}"
     elapsed = time.perf_counter() - started
+    sealed = "plaintext" if keyring is None else f"sealed with key '{keyring.primary}'"
     print(
         f"seeded {where}: {counts['people']} people ({args.members} members, {args.admins} admins),"
         f" {counts['surveys']} surveys, {counts['answers']} answers to survey"
-        f" {args.answers_survey} in {elapsed:.1f} s",
+        f" {args.answers_survey}, {sealed}, in {elapsed:.1f} s",
         flush=True,
     )
     return 0

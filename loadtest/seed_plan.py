@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from loadtest.kakao import (
     FREE_TEXTS,
@@ -26,8 +26,7 @@ from loadtest.kakao import (
 ANSWER_VARIANTS = 1009  # distinct answer lists per survey; encoding 1M of them one by one is slow
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(NamedTuple):  # a tuple: millions are made, one per seeded person and response
     key: str
     name: str
     member_no: str | None
@@ -49,12 +48,16 @@ class Plan:
         for n in range(1, self.admins + 1):
             yield Person(admin_key(n), admin_name(n), f"A{n:03d}", "총무팀", "admin")
         for n in range(1, self.members + 1):
-            yield Person(member_key(n), member_name(n), f"{n:05d}", department(n), "member")
+            yield self.member(n)
         for n in range(1, max(self.answers - self.members, 0) + 1):
-            number = self.members + n
-            yield Person(
-                extra_key(n), member_name(number), f"X{n:07d}", department(number), "member"
-            )
+            yield self.extra(n)
+
+    def member(self, n: int) -> Person:
+        return Person(member_key(n), member_name(n), f"{n:05d}", department(n), "member")
+
+    def extra(self, n: int) -> Person:
+        number = self.members + n
+        return Person(extra_key(n), member_name(number), f"X{n:07d}", department(number), "member")
 
     def respondent_keys(self) -> Iterator[str]:
         """Who holds the pre-filled answers: members first, then the extra people."""
@@ -62,6 +65,13 @@ class Plan:
             yield member_key(n)
         for n in range(1, max(self.answers - self.members, 0) + 1):
             yield extra_key(n)
+
+    def respondents(self) -> Iterator[Person]:
+        """The people of respondent_keys, in its order (a sealed response names its person)."""
+        for n in range(1, min(self.answers, self.members) + 1):
+            yield self.member(n)
+        for n in range(1, max(self.answers - self.members, 0) + 1):
+            yield self.extra(n)
 
     def surveys(self) -> list[dict[str, Any]]:
         rows = []
@@ -104,7 +114,8 @@ class Plan:
     def responses(
         self, survey_id: int, anonymous: bool, ids: dict[str, int]
     ) -> Iterator[tuple[str, int | None, str, datetime | None, int]]:
-        """(respondent, user_id, answers JSON, submitted_at, participant user id) per response."""
+        """(respondent, user_id, answers JSON, submitted_at, participant user id) per response, in
+        the order of respondent_keys."""
         rng = random.Random(self.rng_seed + 1)
         pick = rng.random
         answer_pool = self.answer_pool()

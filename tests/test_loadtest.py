@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,8 +21,10 @@ import pytest
 import requests
 from loadtest.baselines import tools
 from loadtest.kakao import (
+    FREE_TEXTS,
     SEED_SURVEYS,
     admin_key,
+    admin_name,
     check_loopback,
     encode,
     extra_key,
@@ -29,15 +32,19 @@ from loadtest.kakao import (
     member_name,
     payload,
 )
+from loadtest.seed_plan import Plan
 
+from devstack.binaries import pg_binary
 from devstack.nodes import Node
 from devstack.openbuilder import assert_valid_reply, reply_text
 from devstack.ports import free_port
 from devstack.services import Service
 from support.gunicorn_helper import served
+from support.keys import DATA_KEYS, INDEX_KEY, OLD_DATA_KEYS, TEST_KEYRING, keyring_of
 from surveybot.conversation.context import Context, Settings
 from surveybot.store import open_store
 from surveybot.store.base import Store
+from surveybot.store.keys_sql import TABLES, KeyProblem
 
 # The load tools run as processes: seed, locust, wrk, the Go echo server, nginx, `surveybot serve`.
 pytestmark = pytest.mark.system
@@ -90,8 +97,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str | None
     return _database(request, tmp_path)
 
 
-def _seed(target: list[str], *options: str) -> subprocess.CompletedProcess[str]:
-    return _run([*SEED, *target, *options])
+def _seed(
+    target: list[str], *options: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """seed.py, plaintext unless `env` or `options` give it keys (never this process's)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DATA_KEYS", "INDEX_KEY")}
+    return _run([*SEED, *target, *options], env={**base, **(env or {})})
 
 
 def _respondent(store: Store, key: str, survey_id: int) -> str:
@@ -161,6 +172,89 @@ def test_seed_writes_what_the_app_reads(database: tuple[str | None, str, list[st
         assert pending is not None and len(pending.people) == 4  # 3 members and the admin
     finally:
         store.close()
+
+
+def test_seed_with_keys_seals_as_the_app(database: tuple[str | None, str, list[str]]) -> None:
+    """Sealed with the bot's keys: the bot reads every seeded row, `keys verify` finds nothing
+    left to seal, and the database holds none of the names or written answers."""
+    url, path, target = database
+    keys = ("--data-keys", DATA_KEYS, "--index-key", INDEX_KEY)
+    done = _seed(target, "--members", "20", "--admins", "2", "--answers", "30", *keys)
+    assert done.returncode == 0, done.stderr
+    assert "sealed with key 't1'" in done.stdout
+    store = open_store(url, path, keyring=TEST_KEYRING)
+    try:
+        store.check_keys()  # the seed registered the keys it sealed with, as a bot does
+        plan = Plan(members=20, admins=2, answers=30, answers_survey=1, secret_key=None, now=NOW)
+        ids = {}
+        for person in plan.respondents():  # 20 members, then 10 extra people
+            user, _, _ = store.load_context(person.key, NOW)
+            assert user is not None and user.name == person.name
+            assert user.member_no == person.member_no
+            ids[person.key] = user.id
+        admin, _, _ = store.load_context(admin_key(2), NOW)
+        assert admin is not None and admin.name == admin_name(2) and admin.is_admin
+        texts = 0
+        for respondent, _, answers, _, _ in plan.responses(1, False, ids):
+            stored = store.get_response(1, respondent)
+            assert stored is not None and list(stored.answers) == json.loads(answers)
+            texts += bool(stored.answers[2])
+        assert texts > 0  # some written answers were sealed, and open right
+        with store.export_rows(1) as rows:
+            named = sorted((row.name, row.member_no) for row in rows)
+        assert named == sorted((p.name, p.member_no) for p in plan.respondents())
+        for table in TABLES:  # what `surveybot keys verify` checks
+            after = None
+            while True:
+                batch = store.reseal(table, after, 1000, verify_only=True)
+                assert (batch.due, batch.broken) == (0, []), table
+                if (after := batch.after) is None:
+                    break
+    finally:
+        store.close()
+    other = open_store(url, path, keyring=keyring_of(OLD_DATA_KEYS))
+    try:
+        with pytest.raises(KeyProblem):  # a bot with other keys refuses to start on it
+            other.check_keys()
+    finally:
+        other.close()
+    held = _database_bytes(url, path)
+    assert SEED_SURVEYS[0]["title"].encode() in held  # what is not personal is still there
+    names = {p.name for p in plan.people()}
+    words = " ".join(json.dumps(s, ensure_ascii=False) for s in SEED_SURVEYS)
+    secret = names | {text for text in FREE_TEXTS if text not in words}
+    assert [value for value in sorted(secret) if value.encode() in held] == []
+
+    # Anonymous answers, the keys from the environment as the bot has them: texts sealed too.
+    env = {"DATA_KEYS": DATA_KEYS, "INDEX_KEY": INDEX_KEY}
+    anonymous = ("--answers-survey", "4", "--secret-key", SECRET_KEY)
+    done = _seed(target, "--reset", "--members", "8", "--answers", "8", *anonymous, env=env)
+    assert done.returncode == 0, done.stderr
+    store = open_store(url, path, keyring=TEST_KEYRING)
+    try:
+        with store.export_rows(4) as rows:
+            exported = list(rows)
+        assert len(exported) == 8 and {row.name for row in exported} == {None}
+        assert any(isinstance(a, str) and a for row in exported for a in row.answers)
+        for table in TABLES:
+            batch = store.reseal(table, None, 1000, verify_only=True)
+            assert (batch.due, batch.broken, batch.after) == (0, [], None), table
+    finally:
+        store.close()
+
+
+def _database_bytes(url: str | None, path: str) -> bytes:
+    """All the database holds, as a backup or a stolen file would: pg_dump, or the SQLite file
+    and its WAL after a checkpoint."""
+    if url:
+        return subprocess.run([pg_binary("pg_dump"), url], capture_output=True, check=True).stdout
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    files = [Path(path), Path(f"{path}-wal")]
+    return b"".join(f.read_bytes() for f in files if f.exists())
 
 
 @pytest.mark.timeout(420)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from devstack.ports import free_ports, http_get
 from devstack.procs import wait_for
 from devstack.services import Service
+from devstack.settings import without_app_settings
 from devstack.stack import Stack
 from loadtest.baselines import tools
 from loadtest.bench import load
@@ -122,9 +123,11 @@ def start_services(
     if "sqlite" in binds:
         database = run.path("names", "names.sqlite3")
         database.unlink(missing_ok=True)
+        # The study's plain SQLite lookup: plaintext names, whatever keys this process has.
         m.run_quiet(
             [str(m.APP_PY), "-m", "loadtest.seed", "--sqlite", str(database), "--migrate"],
             "seeding SQLite",
+            env=without_app_settings(),
         )
         argv["sqlite"] = tools.gunicorn_argv("sqlite_name", binds["sqlite"], workers=2)
         env["sqlite"] = {"BASELINE_SQLITE_PATH": str(database)}

@@ -268,8 +268,18 @@ class AccessLog:
 
 
 # --- seeding and the machine ----------------------------------------------------------------------
-def seed(target: list[str], log: Path, members: int = 1000, answers: int = 0) -> float:
-    """loadtest/seed.py --reset into `target` (--database-url URL or --sqlite PATH); seconds."""
+def seed(
+    target: list[str],
+    log: Path,
+    members: int = 1000,
+    answers: int = 0,
+    keys: Mapping[str, str] | None = None,
+) -> float:
+    """loadtest/seed.py --reset into `target` (--database-url URL or --sqlite PATH); seconds.
+
+    `keys` (DATA_KEYS, INDEX_KEY): sealed as a node with them seals; none: plaintext. Given in
+    its environment, which has none of the app's settings of this process's (nor keys on the
+    command line, where `ps` shows them)."""
     began = time.monotonic()
     argv = [
         str(APP_PY),
@@ -283,7 +293,10 @@ def seed(target: list[str], log: Path, members: int = 1000, answers: int = 0) ->
         str(answers),
     ]
     log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(run_quiet(argv, "seed", timeout=900))
+    env = {**without_app_settings(), **(keys or {})}
+    # Sealing adds ~25 s a million answers to ~50 (docs/benchmarks.md); 10M took 511 s plaintext.
+    timeout = 900 + answers / 10_000
+    log.write_text(run_quiet(argv, "seed", timeout=timeout, env=env))
     return time.monotonic() - began
 
 

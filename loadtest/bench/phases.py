@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from devstack.settings import derived_keys
 from devstack.stack import Stack, StackConfig
 from loadtest.bench import load
 from loadtest.bench import measure as m
@@ -159,10 +160,21 @@ def seed(run: Run, stack: Stack, slug: str, members: int = 1000, answers: int = 
     would have done long before a real database held that much: fresh bulk-loaded tables without
     statistics or a visibility map get plans no running database would."""
     target = seed_target(stack)
-    seconds = m.seed(target, run.path(slug, "seed.log"), members=members, answers=answers)
+    log = run.path(slug, "seed.log")
+    seconds = m.seed(target, log, members=members, answers=answers, keys=seed_keys(stack))
     if stack.database_url:
         stack.psql("VACUUM ANALYZE")
     return seconds
+
+
+def seed_keys(stack: Stack) -> dict[str, str]:
+    """The DATA_KEYS and INDEX_KEY the stack's nodes seal with (devstack derives them from its
+    SECRET_KEY; its env may give its own): seeded rows are sealed as those nodes write theirs, and
+    read as in production. None with ENCRYPTION_DISABLED in the env: plaintext, as those nodes."""
+    if "ENCRYPTION_DISABLED" in stack.config.env:
+        return {}
+    return {name: stack.config.env.get(name, value)
+            for name, value in derived_keys(stack.secret_key).items()}  # fmt: skip
 
 
 def seed_target(stack: Stack) -> list[str]:
