@@ -76,6 +76,7 @@ def test_meinheld_log_adapter_speaks_both_interfaces(capsys: pytest.CaptureFixtu
         (None, "gthread", 4),
         ("gthread", "gthread", 4),
         ("gevent", "gevent", None),
+        ("sync", "sync", None),
         ("meinheld", SHIM, None),
         (RAW_MEINHELD, SHIM, None),
         (SHIM, SHIM, None),

@@ -49,8 +49,9 @@ WORKER_CLASSES = [
     pytest.param("gthread", id="gthread"),
     pytest.param("gevent", id="gevent"),
     pytest.param("meinheld", id="meinheld-shim"),
+    pytest.param("sync", id="sync"),
 ]
-MODULE_OF = {"gthread": "gunicorn", "gevent": "gevent", "meinheld": "meinheld"}
+MODULE_OF = {"gthread": "gunicorn", "gevent": "gevent", "meinheld": "meinheld", "sync": "gunicorn"}
 
 
 def app_loaded(pid: int) -> bool:
@@ -308,6 +309,8 @@ REQUESTS = 8
         pytest.param("gevent", (), 0.45, 1.9, id="gevent"),
         # libpq blocks meinheld's loop: eight rounds, one request at a time.
         pytest.param(SHIM, (), 3.95, 12.0, id="meinheld-shim"),
+        # one request per process: eight rounds, like meinheld (more processes overlap more).
+        pytest.param("sync", (), 3.95, 12.0, id="sync"),
     ],
 )
 def test_one_worker_overlaps_database_waits_as_its_class_allows(

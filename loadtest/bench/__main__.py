@@ -34,6 +34,10 @@ from loadtest.bench import measure as m
 from loadtest.bench.phases import DEFAULT, Config, Mode, Run, measure_config, with_threads
 
 ALL_BASELINES = ("fixed", "go", "flask", "app", "excel", "sqlite", "postgres")
+# gunicorn's plain worker, one request per process: it needs more processes than gthread's 2 x 4
+# threads to overlap database waits (docs/worker-classes.md). DB_POOL_MAX is 2 by gunicorn_conf.
+SYNC4 = Config(workers=4, worker_class="sync")
+SYNC6 = Config(workers=6, worker_class="sync")
 SMOKE = Mode(
     "smoke",
     # seconds of: the whole run, warm-up, raw wrk, conversations; conversation users; fixed rate
@@ -53,7 +57,12 @@ QUICK = Mode(
     fixed_s=5, fixed_warm_s=1,
     workers=(1, 2),
     nodes=((1, 2), (2, 1)),
-    classes=(DEFAULT, Config(worker_class="gevent", pool=16), Config(worker_class="meinheld")),
+    classes=(
+        DEFAULT,
+        SYNC4,
+        Config(worker_class="gevent", pool=16),
+        Config(worker_class="meinheld"),
+    ),
     db_workers=(2,),
     baselines=ALL_BASELINES,
     fixed_rates="app100",
@@ -71,7 +80,8 @@ FULL = Mode(
     workers=(1, 2, 4, 8),
     nodes=((1, 6), (2, 3), (3, 2)),
     classes=(
-        Config(worker_class="sync"),
+        SYNC4,
+        SYNC6,
         DEFAULT,
         Config(worker_class="gevent", pool=16),
         Config(worker_class="meinheld"),
@@ -94,6 +104,7 @@ FULL = Mode(
 # The worker classes worth explaining: the default and the alternatives docs/worker-classes.md weighs.
 PROFILED = (
     Config(worker_class="gthread"),
+    SYNC4,
     Config(worker_class="gevent", pool=16),
     Config(worker_class="meinheld"),
 )

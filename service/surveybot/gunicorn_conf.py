@@ -9,7 +9,6 @@ bind = (
     os.environ.get("BIND")
     or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
-workers = int(os.environ.get("WORKERS") or os.cpu_count() or 2)
 # Short names for our worker classes (docs/worker-classes.md). meinheld's own worker,
 # egg:meinheld#gunicorn_worker, kills this master when one of its workers dies: its name gets the shim.
 _WORKER_ALIASES = {
@@ -21,6 +20,20 @@ worker_class = _WORKER_ALIASES.get(_worker_class, _worker_class)
 if worker_class in ("gthread", "gunicorn.workers.gthread.ThreadWorker"):
     # Each worker serves this many requests at once; DB_POOL_MAX should be about the same.
     threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# gunicorn's plain worker: one request at a time per process, one connection per request (it closes
+# after every reply; nginx buffers the bodies), the queue stays in the listen backlog. It never
+# sets `threads` (with threads gunicorn would silently run gthread instead).
+_sync = worker_class in ("sync", "egg:gunicorn#sync", "gunicorn.workers.sync.SyncWorker")
+if _sync and not os.environ.get("DB_POOL_MAX"):
+    # One connection in use at a time: the app's default pool of 4 would only hold idle ones
+    # (nodes x WORKERS x DB_POOL_MAX counts against PostgreSQL's max_connections). 2, not 1: a
+    # request that ever holds two at once gets the second instead of waiting out the pool's
+    # timeout against itself. The workers inherit it from the master (gunicorn sets raw_env
+    # there before forking).
+    raw_env = [f"DB_POOL_MAX={max(2, int(os.environ.get('DB_POOL_MIN') or 1))}"]
+# Processes per node. A sync worker overlaps no database waits, so by default it gets two per core
+# (the 4 measured on 2 cores; docs/worker-classes.md); every other class one per core.
+workers = int(os.environ.get("WORKERS") or (os.cpu_count() or 2) * (2 if _sync else 1))
 # gevent and gthread: open connections per worker. meinheld: its highest file descriptor number.
 # nginx holds one per waiting request plus its idle keep-alives (64 per nginx worker): 1,000 per
 # app worker covers a burst of 1,000 users on a 2-worker node.
@@ -28,8 +41,10 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 # Connections waiting to be accepted while every worker is busy (the kernel caps it at
 # net.core.somaxconn). A request that waited too long is shed by the app (SHED_AFTER_MS).
 backlog = int(os.environ.get("GUNICORN_BACKLOG", "2048"))
-# Kakao gives up after 5 s; a worker stuck far longer than that is broken, not busy.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# Kakao gives up after 5 s; a worker stuck far longer than that is broken, not busy. A sync worker
+# beats only between requests, so its timeout bounds every request: an export of a large survey
+# (the .xlsx of 1M respondents takes ~80 s) must fit, as it does nginx's 300 s for /exports/.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or ("300" if _sync else "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # No preload: each worker opens its own database pool after the fork.
