@@ -23,11 +23,15 @@ from devstack.settings import app_env
 def serve_command(
     host: str, port: int, workers: int | None = None, worker_class: str | None = None
 ) -> list[str]:
-    """`surveybot serve`: migrate, then gunicorn with surveybot.gunicorn_conf (as compose)."""
+    """`surveybot serve`: migrate, then gunicorn with surveybot.gunicorn_conf (as compose).
+    worker_class "granian" runs granian instead (`--server granian`, docs/granian.md); so does
+    SURVEYBOT_SERVER=granian among the node's settings."""
     command = [app_python(), "-m", "surveybot.cli", "serve", "--host", host, "--port", str(port)]
     if workers is not None:
         command += ["--workers", str(workers)]
-    if worker_class is not None:
+    if worker_class == "granian":
+        command += ["--server", "granian"]
+    elif worker_class is not None:
         command += ["--worker-class", worker_class]
     return command
 
