@@ -29,24 +29,19 @@ with N respondents needs N people, so those extra people count in response rates
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
-import json
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from json.encoder import encode_basestring as _string  # a JSON string, as ensure_ascii=False
 from typing import Any
 
 from loadtest.kakao import SEED_SURVEYS, admin_key
 from loadtest.seed_plan import Plan
+from loadtest.seed_rows import Rows, keyring_of
 
 SQLITE_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # store/sqlite.py TIME_FORMAT
-# seed_plan.dump_json (store/rows.dump_json) with its encoder made once, not once a call
-dump_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 TABLES = (
     "participants",
     "responses",
@@ -62,146 +57,6 @@ TABLES = (
 @functools.lru_cache(maxsize=8192)  # the answers' times come from a small pool
 def sqlite_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime(SQLITE_TIME)
-
-
-# --- the rows, plaintext or sealed ----------------------------------------------------------------
-class Rows:
-    """The users and responses rows of a plan, as a bot with `keyring` (None: plaintext) writes
-    them; generated one at a time as COPY or executemany takes them."""
-
-    def __init__(self, plan: Plan, keyring: Any | None) -> None:
-        self.plan = plan
-        self.keyring = keyring
-        self.sealing: Any | None = None
-        sealed = ()
-        if keyring is not None:
-            from surveybot.store.sealing import Sealing  # only with keys: needs surveybot
-
-            self.sealing = Sealing(_SeedKeys(keyring))
-            sealed = ("sealed", "name_idx")
-        self.user_columns = ("user_key", "name", "member_no", "department", *sealed, "role",
-                             "created_at", "updated_at")  # fmt: skip
-        self.response_columns = ("survey_id", "respondent", "user_id", "answers", "submitted_at",
-                                 *(("answered_sealed",) if keyring is not None else ()))  # fmt: skip
-
-    def users(self, now: Any) -> Iterator[tuple[Any, ...]]:
-        if self.sealing is None:
-            for p in self.plan.people():
-                yield p.key, p.name, p.member_no, p.department, p.role, now, now
-            return
-        seal = self.sealing.user_columns
-        for p in self.plan.people():
-            c = seal(p.key, p.name, p.member_no, p.department)
-            yield (p.key, c["name"], c["member_no"], c["department"], c["sealed"], c["name_idx"],
-                   p.role, now, now)  # fmt: skip
-
-    def responses(
-        self,
-        survey_id: int,
-        anonymous: bool,
-        ids: dict[str, int],
-        participants: list[int],
-        when: Any = lambda at: at,
-    ) -> Iterator[tuple[Any, ...]]:
-        """The responses rows (`when` formats submitted_at); each participant's id appended to
-        `participants`."""
-        rows = self.plan.responses(survey_id, anonymous, ids)
-        if self.sealing is None:
-            for respondent, user_id, answers, at, participant in rows:
-                participants.append(participant)
-                yield survey_id, respondent, user_id, answers, when(at)
-            return
-        seal_answers, seal_answered = self.sealing.answers, self.sealing.answered
-        texts = _texts_of(self.plan.answer_pool())
-        people = self.plan.respondents()  # in the order of the responses: who answered each
-        for (respondent, user_id, answers, at, participant), person in zip(
-            rows, people, strict=True
-        ):
-            assert participant == ids[person.key]
-            participants.append(participant)
-            decoded = texts[answers]
-            if decoded is not None:  # a written text in it: sealed, bound to this response
-                answers = dump_json(seal_answers(survey_id, respondent, decoded))
-            answered = None
-            if not anonymous:
-                answered = seal_answered(survey_id, respondent, person.name, person.member_no)
-                answered = answered["answered_sealed"]
-            yield survey_id, respondent, user_id, answers, when(at), answered
-
-    def keyring_rows(self) -> list[tuple[str, str, str]]:
-        """(purpose, key id, check value) as KeysStore.check_keys registers a bot's keys."""
-        keys = self.keyring
-        if keys is None:
-            return []
-        return [("data", keys.primary, keys.checks()[keys.primary]),
-                ("index", "index", keys.index_check())]  # fmt: skip
-
-    def check_keyring(self, stored: Any) -> None:
-        """Refuse keys that do not fit what the database says it was sealed with (as a bot would
-        refuse to start with them): the seeded rows would be unreadable beside the others."""
-        if self.keyring is None:
-            return
-        mine = dict(self.keyring.checks())
-        for purpose, key_id, check in stored:
-            if purpose == "data" and mine.get(key_id) != check:
-                raise SystemExit(f"seed: this database was sealed with a key '{key_id}' that "
-                                 "--data-keys does not have; pass --reset to empty it")  # fmt: skip
-            if purpose == "index" and check != self.keyring.index_check():
-                raise SystemExit("seed: --index-key is not the index key of this database; pass "
-                                 "--reset to empty it")  # fmt: skip
-
-
-class _SeedKeys:
-    """The keyring as Sealing uses it (`seal`, `index`), writing what Keyring writes, faster.
-
-    `index` is remembered: the HMAC of a name is the same every time, and the seeded names repeat
-    (600 of them over millions of people). `seal` takes Keyring.seal's steps (the value's compact
-    JSON sealed with AES-GCM under the first data key, a fresh random nonce each time, bound to
-    `aad`; `<key id>:<base64url(nonce | ciphertext)>`), the JSON of a text or a list of texts
-    written directly: json.dumps makes an encoder per call, half of a seal's time, and a seed of
-    10M answers seals 30M values. A value sealed here is opened with Keyring.open before anything
-    is written, and must give json.dumps's very text.
-    """
-
-    def __init__(self, keyring: Any) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        from surveybot.crypto import NONCE_BYTES
-
-        self._keyring = keyring
-        key_id, key = keyring.data_keys[0]
-        self._prefix, self._cipher, self._nonce_bytes = f"{key_id}:", AESGCM(key), NONCE_BYTES
-        self.index = functools.lru_cache(maxsize=65536)(keyring.index)
-        for probe in (['김시험 "1"', None, "총무팀\n"], ["a", "1"], 'a "b"\\', [1, [2]], None):
-            plain = json.dumps(probe, ensure_ascii=False, separators=(",", ":"))
-            aad = "users/load-seed-probe"
-            if self._json(probe) != plain or keyring.open(self.seal(probe, aad), aad) != probe:
-                raise SystemExit("seed: a value sealed here is not what the keyring seals")
-
-    def _json(self, value: Any) -> str:
-        """json.dumps(value, ensure_ascii=False, separators=(",", ":"))."""
-        if isinstance(value, str):
-            return _string(value)
-        if isinstance(value, list) and all(isinstance(v, str) or v is None for v in value):
-            return f"[{','.join('null' if v is None else _string(v) for v in value)}]"
-        return dump_json(value)
-
-    def seal(self, value: Any, aad: str) -> str:
-        nonce = os.urandom(self._nonce_bytes)
-        sealed = self._cipher.encrypt(nonce, self._json(value).encode(), aad.encode())
-        return self._prefix + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._keyring, name)
-
-
-def _texts_of(pool: list[str]) -> dict[str, list[Any] | None]:
-    """Each answer list of the pool, decoded if it has a written text to seal, else None."""
-    return {
-        answers: decoded if any(isinstance(a, str) and a for a in decoded) else None
-        for answers in pool
-        for decoded in [json.loads(answers)]
-    }
 
 
 # --- SQLite -------------------------------------------------------------------------------------------
@@ -439,20 +294,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if bool(args.data_keys) != bool(args.index_key):
         parser.error("--data-keys and --index-key go together (or neither: plaintext)")
     return args
-
-
-def keyring_of(args: argparse.Namespace) -> Any | None:
-    """The keyring of --data-keys and --index-key; None (plaintext) without them."""
-    if not args.data_keys:
-        return None
-    try:
-        from surveybot.crypto import CryptoError, keyring_from_text
-    except ImportError:
-        raise SystemExit("seed with keys needs surveybot: run it with .venv/bin/python") from None
-    try:
-        return keyring_from_text(args.data_keys, args.index_key)
-    except CryptoError as error:
-        raise SystemExit(f"seed: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
