@@ -8,19 +8,16 @@ stores on the same database.
 from __future__ import annotations
 
 import argparse
-import sqlite3
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from devstack.binaries import pg_binary
 from support.chat_fixtures import answer_all, export_rows, publish
 from support.chat_helper import Person
 from support.keys import DATA_KEYS, INDEX_KEY, OLD_DATA_KEYS, TEST_KEYRING, keyring_of
-from support.store_helpers import NOW, QUESTIONS, execute, raw
+from support.store_helpers import NOW, QUESTIONS, database_bytes, execute, raw
 from surveybot import keys_cli
 from surveybot.crypto import Keyring, SealBroken, new_key
 from surveybot.domain import RosterEntry, SurveyDraft
@@ -48,20 +45,11 @@ PERSONAL = [
 ]
 
 
-def database_bytes(store: Store) -> bytes:
-    """Everything the database holds, as a backup or a stolen file would: pg_dump, or the
-    SQLite file and its WAL after a checkpoint."""
+def stored_bytes(store: Store) -> bytes:
     if isinstance(store, PostgresStore):
-        dump = subprocess.run([pg_binary("pg_dump"), store.url], capture_output=True, check=True)
-        return dump.stdout
+        return database_bytes(store.url, "")
     assert isinstance(store, SqliteStore)
-    conn = sqlite3.connect(store.path)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-    files = [Path(store.path), Path(f"{store.path}-wal")]
-    return b"".join(f.read_bytes() for f in files if f.exists())
+    return database_bytes(None, store.path)
 
 
 def found_in(data: bytes) -> list[str]:
@@ -89,7 +77,7 @@ def test_a_dump_and_the_file_hold_no_names_numbers_departments_or_texts(
     )
     assert [user.name for user in store.find_users("박서연")] == ["박서연"]
 
-    assert found_in(database_bytes(store)) == []
+    assert found_in(stored_bytes(store)) == []
 
 
 def test_plaintext_before_encryption_is_found_in_a_dump(sqlite_path: str) -> None:
@@ -98,7 +86,7 @@ def test_plaintext_before_encryption_is_found_in_a_dump(sqlite_path: str) -> Non
     plain.migrate()
     try:
         plain.import_roster(ROSTER)
-        assert set(found_in(database_bytes(plain))) >= {"박서연", "2024101", "재무회계팀"}
+        assert set(found_in(stored_bytes(plain))) >= {"박서연", "2024101", "재무회계팀"}
     finally:
         plain.close()
 
@@ -235,7 +223,7 @@ def test_a_roster_imported_before_encryption_still_matches(opener: Callable[...,
     entries = {(e.name, e.member_no, e.department) for e, _ in sealed.list_roster()}
     assert ("윤바다", None, "법무팀") in entries and ("정하늘", "7", "기획팀") in entries
     # And what the plaintext import wrote is gone from the file or the dump.
-    data = database_bytes(sealed)
+    data = stored_bytes(sealed)
     assert [v for v in ("정하늘", "윤바다", "기획팀", "법무팀") if v.encode() in data] == []
 
 

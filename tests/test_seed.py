@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,9 +18,9 @@ from loadtest.kakao import (
 )
 from loadtest.seed_plan import Plan
 
-from devstack.binaries import pg_binary
 from support.keys import DATA_KEYS, INDEX_KEY, OLD_DATA_KEYS, TEST_KEYRING, keyring_of
 from support.load_run import SECRET_KEY, run_seed
+from support.store_helpers import database_bytes
 from surveybot.conversation.context import Context, Settings
 from surveybot.store import open_store
 from surveybot.store.base import Store
@@ -166,7 +164,7 @@ def test_seed_with_keys_seals_as_the_app(database: tuple[str | None, str, list[s
             other.check_keys()
     finally:
         other.close()
-    held = _database_bytes(url, path)
+    held = database_bytes(url, path)
     assert SEED_SURVEYS[0]["title"].encode() in held  # what is not personal is still there
     names = {p.name for p in plan.people()}
     words = " ".join(json.dumps(s, ensure_ascii=False) for s in SEED_SURVEYS)
@@ -189,17 +187,3 @@ def test_seed_with_keys_seals_as_the_app(database: tuple[str | None, str, list[s
             assert (batch.due, batch.broken, batch.after) == (0, [], None), table
     finally:
         store.close()
-
-
-def _database_bytes(url: str | None, path: str) -> bytes:
-    """All the database holds, as a backup or a stolen file would: pg_dump, or the SQLite file
-    and its WAL after a checkpoint."""
-    if url:
-        return subprocess.run([pg_binary("pg_dump"), url], capture_output=True, check=True).stdout
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-    files = [Path(path), Path(f"{path}-wal")]
-    return b"".join(f.read_bytes() for f in files if f.exists())

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from devstack.binaries import pg_binary
 from surveybot.domain import (
     Question,
     QuestionKind,
@@ -54,6 +57,20 @@ def execute(store: Store, statement: str, *params: Any) -> int:
     assert isinstance(store, PostgresStore)
     with psycopg.connect(store.url, autocommit=True) as pg:
         return pg.execute(statement.replace("?", "%s"), params).rowcount
+
+
+def database_bytes(url: str | None, path: str) -> bytes:
+    """All a database holds, as a backup or a stolen file would: pg_dump of `url`, or the SQLite
+    file at `path` and its WAL after a checkpoint."""
+    if url:
+        return subprocess.run([pg_binary("pg_dump"), url], capture_output=True, check=True).stdout
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    files = [Path(path), Path(f"{path}-wal")]
+    return b"".join(f.read_bytes() for f in files if f.exists())
 
 
 def count(store: Store, table: str) -> int:
