@@ -348,8 +348,6 @@ def test_dockerfile_installs_dependencies_before_the_code_and_runs_unprivileged(
     # Ready (the database answers), not merely alive.
     assert "HEALTHCHECK" in final and "/readyz" in final
     assert "SURVEYBOT_MIGRATIONS_DIR=/app/db" in final
-    assert 'CMD ["gunicorn", "-c", "python:surveybot.gunicorn_conf", "surveybot.app:get_app()"]' in (
-        final
-    )
+    assert 'CMD ["surveybot", "serve", "--no-migrate"]' in final
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignored[ignored.index("*") :][:3] == ["*", "!service/", "!db/"]

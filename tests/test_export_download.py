@@ -111,7 +111,7 @@ def seeded(pg_server: Server) -> Iterator[tuple[str, str, int]]:
         pg_server.drop_database(url.rsplit("/", 1)[1])
 
 
-MODULE_OF = {"gthread": "gunicorn", "gevent": "gevent", "meinheld": "meinheld"}
+MODULE_OF = {"granian": "granian", "gthread": "gunicorn", "gevent": "gevent", "meinheld": "meinheld"}
 
 
 def _need(module: str) -> None:
@@ -119,7 +119,7 @@ def _need(module: str) -> None:
         pytest.skip(f"{module} is not installed (scripts/install-workers)")
 
 
-@pytest.fixture(scope="module", params=["gthread", "gevent", "meinheld"])
+@pytest.fixture(scope="module", params=["granian", "gthread", "gevent", "meinheld"])
 def big(
     request: pytest.FixtureRequest,
     seeded: tuple[str, str, int],
@@ -128,8 +128,11 @@ def big(
     _need(MODULE_OF[request.param])
     url, token, rows = seeded
     folder = tmp_path_factory.mktemp(f"export-{request.param}")
-    # LOG_FORMAT unset: production's JSON lines, gunicorn's access log among them.
-    env = {"DATABASE_URL": url, "GUNICORN_WORKER_CLASS": request.param}
+    # LOG_FORMAT unset: production's JSON lines. granian is the default server; the others are
+    # gunicorn's worker classes.
+    env = {"DATABASE_URL": url}
+    if request.param != "granian":
+        env["GUNICORN_WORKER_CLASS"] = request.param
     with served(env, folder) as bot:
         yield BigExport(bot, url, token, rows)
 

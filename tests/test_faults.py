@@ -1,4 +1,4 @@
-"""Faults under load: 3 nodes x 2 gthread workers on PostgreSQL behind nginx (devstack.stack).
+"""Faults under load: 3 nodes x 2 workers of the default server (granian) on PostgreSQL behind nginx (devstack.stack).
 
 Each test runs a bounded load of answer conversations through nginx, injects one fault, and then
 checks that every answer acknowledged as saved is in the database once, as last sent. Measurements
@@ -37,7 +37,7 @@ WORKERS = 2
 def stack(module_stack_folder: Path) -> Iterator[Stack]:
     require_nginx()
     config = StackConfig(
-        nodes=3, workers=WORKERS, worker_class="gthread", db="postgres", log_level="WARNING",
+        nodes=3, workers=WORKERS, db="postgres", log_level="WARNING",
         env=STACK_ENV,
     )  # fmt: skip
     with Stack.up(config, module_stack_folder) as running:

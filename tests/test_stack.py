@@ -28,7 +28,7 @@ STACK = REPO / "scripts" / "stack"
 def test_conversation_through_nginx_moves_between_nodes(stack_folder: Path) -> None:
     require_nginx()
     config = StackConfig(
-        nodes=3, workers=2, worker_class="gthread", db="postgres", log_level="WARNING",
+        nodes=3, workers=2, db="postgres", log_level="WARNING",
         env=STACK_ENV,
     )  # fmt: skip
     with Stack.up(config, stack_folder) as stack:

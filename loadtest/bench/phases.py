@@ -26,7 +26,7 @@ class Config:
 
     nodes: int = 1
     workers: int = 2
-    worker_class: str = "gthread"
+    worker_class: str = "granian"
     db: str = "postgres"
     threads: int | None = None  # GUNICORN_THREADS = DB_POOL_MAX; None: the app's 4
     pool: int | None = None  # DB_POOL_MAX alone (gevent)

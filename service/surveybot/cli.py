@@ -7,7 +7,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from surveybot import audit, audit_cli, keys_cli, retention_cli
@@ -36,15 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="surveybot", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="command")
 
-    serve = commands.add_parser("serve", help="run the skill server under gunicorn (or granian)")
+    serve = commands.add_parser("serve", help="run the skill server under granian (or gunicorn)")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", default=os.environ.get("PORT", "8000"))
     serve.add_argument("--workers", default=os.environ.get("WORKERS"))
     serve.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS"))
     serve.add_argument(
-        "--server", default=os.environ.get("SURVEYBOT_SERVER") or "gunicorn",
-        help="gunicorn (the default) or granian, an experiment (docs/granian.md); "
-        "env SURVEYBOT_SERVER",
+        "--server", default=os.environ.get("SURVEYBOT_SERVER") or None,
+        help="granian (the default) or gunicorn, which a --worker-class (or "
+        "GUNICORN_WORKER_CLASS) also chooses (docs/granian.md); env SURVEYBOT_SERVER",
+    )  # fmt: skip
+    serve.add_argument(
+        "--no-migrate", dest="migrate", action="store_false",
+        help="only check the settings and keys (the image: compose's `migrate` service migrates)",
     )  # fmt: skip
     serve.set_defaults(run=_serve)
 
@@ -117,9 +121,18 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    server = str(args.server).strip().lower()
+    # A worker class is gunicorn's: asking for one without naming a server keeps the gunicorn
+    # an existing .env (GUNICORN_WORKER_CLASS=gevent) was written for.
+    server = str(args.server or ("gunicorn" if args.worker_class else SERVERS[0])).strip().lower()
     if server not in SERVERS:
         print(f"serve: --server is one of {', '.join(SERVERS)}, not {server!r}", file=sys.stderr)
+        return 2
+    if server == "granian" and args.worker_class:
+        print(
+            f"serve: a worker class ({args.worker_class}) is gunicorn's; use --server gunicorn "
+            "or unset GUNICORN_WORKER_CLASS",
+            file=sys.stderr,
+        )
         return 2
     config = Config.from_env()  # fail here, loudly, rather than in every worker
     store = open_store(
@@ -128,7 +141,10 @@ def _serve(args: argparse.Namespace) -> int:
     )  # fmt: skip
     wait = config.db_migrate_wait_seconds
     try:
-        migrate_when_reachable(store.migrate, wait)
+        if args.migrate:
+            migrate_when_reachable(store.migrate, wait)
+        else:  # the database may still be starting: wait for it as migrate would
+            migrate_when_reachable(lambda: _pinged(store), wait)
         store.check_keys()  # keys that cannot open this database stop the start, named
     except StoreUnavailable as error:
         print(f"serve: the database did not answer within {wait:g} s ({error})", file=sys.stderr)
@@ -142,50 +158,20 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers:
         os.environ["WORKERS"] = str(args.workers)
     if server == "granian":
-        os.execv(sys.executable, granian_command(os.environ))
+        os.execv(sys.executable, [sys.executable, "-m", "surveybot.granian_serve"])
     if args.worker_class:
         os.environ["GUNICORN_WORKER_CLASS"] = args.worker_class
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:surveybot.gunicorn_conf"]
     os.execv(sys.executable, [*gunicorn, "surveybot.app:get_app()"])
 
 
-SERVERS = ("gunicorn", "granian")
+SERVERS = ("granian", "gunicorn")
 
 
-def granian_command(env: Mapping[str, str]) -> list[str]:
-    """granian (a Rust HTTP server; its WSGI apps run on a pool of blocking threads) serving the
-    same app as gunicorn, from the same settings where granian has one (docs/granian.md):
-    WORKERS processes (default: one per core, as gthread), GUNICORN_THREADS blocking threads per
-    worker (default 4, as gthread's threads: keep DB_POOL_MAX about the same), GUNICORN_BACKLOG,
-    GUNICORN_WORKER_CONNECTIONS as the requests one worker takes at once, GUNICORN_GRACEFUL_TIMEOUT
-    before a worker that does not stop is killed. A dead worker is started again, as gunicorn's
-    master does. Not ported: gunicorn_conf's access log with redacted export links, its JSON lines
-    for the server's own messages, the worker timeout, and dropping a dead worker's gauges."""
-    _clear_metrics(env.get("PROMETHEUS_MULTIPROC_DIR"))
-    workers = int(env.get("WORKERS") or os.cpu_count() or 2)
-    level = (env.get("LOG_LEVEL") or "info").lower()
-    return [
-        sys.executable, "-m", "granian", "--interface", "wsgi", "--factory",
-        "--host", env.get("HOST", "127.0.0.1"), "--port", env.get("PORT", "8000"),
-        "--workers", str(workers),
-        "--blocking-threads", str(int(env.get("GUNICORN_THREADS") or 4)),
-        "--backlog", str(max(128, int(env.get("GUNICORN_BACKLOG") or 2048))),
-        "--backpressure", str(int(env.get("GUNICORN_WORKER_CONNECTIONS") or 1000)),
-        "--workers-kill-timeout", str(max(1, int(env.get("GUNICORN_GRACEFUL_TIMEOUT") or 10))),
-        # nginx speaks HTTP/1.1 to the nodes; WSGI has no websockets.
-        "--http", "1", "--no-ws", "--respawn-failed-workers",
-        "--log-level", level if level in ("critical", "error", "warning", "info", "debug") else "info",
-        "surveybot.app:get_app",
-    ]  # fmt: skip
-
-
-def _clear_metrics(folder: str | None) -> None:
-    """gunicorn_conf's on_starting: a node starts with an empty Prometheus multiprocess folder."""
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        for name in os.listdir(folder):
-            if name.endswith(".db"):
-                os.unlink(os.path.join(folder, name))
+def _pinged(store: Store) -> list[str]:
+    """The database answers (StoreUnavailable if not); no migration applied."""
+    store.ping()
+    return []
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """Structured logs and Prometheus metrics.
 
-Metrics work across all gunicorn workers of a node in prometheus_client's multiprocess mode: each
+Metrics work across all workers of a node (granian or gunicorn) in prometheus_client's multiprocess mode: each
 worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR and /metrics (on any worker) adds
 them up. Without that variable the metrics are per process, which is what tests see.
 """
@@ -90,6 +90,8 @@ class Metrics:
     def __init__(self, multiprocess_dir: str | None = None) -> None:
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
+        if multiprocess_dir:
+            forget_dead_workers(multiprocess_dir)
         # In multiprocess mode samples go to files, and /metrics reads every worker's files.
         registry = None if multiprocess_dir else self.registry
         self.latency = Histogram(
@@ -119,6 +121,30 @@ class Metrics:
             prometheus_multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def forget_dead_workers(folder: str) -> None:
+    """Drop the live gauges (the pool figures) of workers that are gone, as a new worker starts.
+
+    gunicorn's master does it as a worker exits (gunicorn_conf.child_exit); granian has no such
+    hook, but starts a new worker in place of a dead one, and this runs in that worker.
+    """
+    for name in os.listdir(folder):
+        if not name.startswith("gauge_live"):
+            continue
+        pid = name.rpartition("_")[2].removesuffix(".db")
+        if pid.isdigit() and not _alive(int(pid)):
+            prometheus_multiprocess.mark_process_dead(int(pid), folder)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process under that number: not ours to drop
+        return True
+    return True
 
 
 class MetricsMiddleware:

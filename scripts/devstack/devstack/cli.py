@@ -30,7 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--workers", type=int, default=2, help="gunicorn workers per node (%(default)s)"
     )
-    up.add_argument("--worker-class", default="gthread", help="gunicorn worker class (%(default)s)")
+    up.add_argument(
+        "--worker-class", default="granian",
+        help="granian (the default server) or a gunicorn worker class: gthread, sync, gevent, meinheld",
+    )
     up.add_argument("--threads", type=int, help="GUNICORN_THREADS and DB_POOL_MAX")
     up.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     up.add_argument(

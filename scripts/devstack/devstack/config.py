@@ -18,7 +18,7 @@ class StackConfig:
 
     nodes: int = 1
     workers: int = 2
-    worker_class: str = "gthread"
+    worker_class: str = "granian"
     db: str = "postgres"  # or sqlite
     port: int | None = None  # nginx; None: 8080, or the next free port above it
     threads: int | None = None  # GUNICORN_THREADS (and DB_POOL_MAX), app default when None

@@ -1,4 +1,4 @@
-"""An app node: `surveybot serve` (a gunicorn master and its workers) on a loopback port.
+"""An app node: `surveybot serve` (granian, or a gunicorn master, and its workers) on a loopback port.
 
     with Node(folder, free_port(), {"SQLITE_PATH": "bot.sqlite3", ...}, workers=2) as node:
         node.url; node.worker_pids(); node.kill_worker(); node.hup(); node.read_log()
@@ -23,9 +23,10 @@ from devstack.settings import app_env
 def serve_command(
     host: str, port: int, workers: int | None = None, worker_class: str | None = None
 ) -> list[str]:
-    """`surveybot serve`: migrate, then gunicorn with surveybot.gunicorn_conf (as compose).
-    worker_class "granian" runs granian instead (`--server granian`, docs/granian.md); so does
-    SURVEYBOT_SERVER=granian among the node's settings."""
+    """`surveybot serve`: migrate, then the default server, granian (surveybot.granian_serve).
+    worker_class "granian" names it; any other worker class (gthread, sync, gevent, meinheld) is
+    gunicorn's, with surveybot.gunicorn_conf; so is SURVEYBOT_SERVER=gunicorn among the node's
+    settings."""
     command = [app_python(), "-m", "surveybot.cli", "serve", "--host", host, "--port", str(port)]
     if workers is not None:
         command += ["--workers", str(workers)]
@@ -42,7 +43,7 @@ def notifier_command() -> list[str]:
 
 
 class Node(Service):
-    """A gunicorn master in `folder` (gunicorn.log, its working folder) on host:port; ready when
+    """A server (granian or a gunicorn master) in `folder` (server.log, its working folder) on host:port; ready when
     /readyz says 200 and, if `workers` is given, that many workers run. `command` replaces
     `surveybot serve` (a raw gunicorn, another app) and then names the port itself."""
 
@@ -61,7 +62,7 @@ class Node(Service):
     ) -> None:
         super().__init__(
             command or serve_command(host, port, workers, worker_class), port,
-            folder / "gunicorn.log", host=host, env=app_env(settings), cwd=folder,
+            folder / "server.log", host=host, env=app_env(settings), cwd=folder,
             ready_path=ready_path,
         )  # fmt: skip
         self.folder = folder
