@@ -17,6 +17,7 @@ import requests
 
 from devstack.nodes import Node
 from devstack.ports import free_port
+from devstack.procs import poll
 from support.chat_helper import payload
 from support.gunicorn_helper import SECRET_KEY, served
 from surveybot.app import create_app
@@ -51,7 +52,7 @@ def test_json_log_lines_carry_extra_fields() -> None:
 
 @pytest.mark.system
 def test_metrics_add_up_every_worker_of_a_node(pg_url: str, tmp_path: Path) -> None:
-    """Two gunicorn workers, many requests: /metrics on any worker counts them all."""
+    """Two workers, many requests: /metrics on any worker counts them all, live workers only."""
     settings = {
         "SURVEYBOT_ENV": "development",
         "DATABASE_URL": pg_url,
@@ -66,6 +67,19 @@ def test_metrics_add_up_every_worker_of_a_node(pg_url: str, tmp_path: Path) -> N
         text = requests.get(f"{node.url}/metrics", timeout=5).text
         assert 'surveybot_replies_total{outcome="ok"} 40.0' in text
         assert 'surveybot_db_pool{figure="pool_size"}' in text
+
+        # A killed worker's pool figures leave the sums once its replacement starts (granian
+        # has no hook for a dead worker; gunicorn's master drops them in child_exit).
+        metrics = tmp_path / "metrics"
+        for pid in node.worker_pids():
+            assert list(metrics.glob(f"gauge_live*_{pid}.db")), sorted(metrics.iterdir())
+        victim = node.kill_worker()
+        assert poll(lambda: len(set(node.worker_pids()) - {victim}) == 2, 20), node.read_log()
+        assert poll(lambda: not list(metrics.glob(f"gauge_live*_{victim}.db")), 20), sorted(
+            metrics.iterdir()
+        )
+        reply = requests.post(f"{node.url}/skill", json=payload("after", "메뉴"), timeout=5)
+        assert reply.status_code == 200
     assert "Traceback" not in node.read_log()
 
 

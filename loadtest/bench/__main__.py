@@ -38,6 +38,8 @@ ALL_BASELINES = ("fixed", "go", "flask", "app", "excel", "sqlite", "postgres")
 # threads to overlap database waits (docs/worker-classes.md). DB_POOL_MAX is 2 by gunicorn_conf.
 SYNC4 = Config(workers=4, worker_class="sync")
 SYNC6 = Config(workers=6, worker_class="sync")
+# gunicorn's gthread, the default before granian (issue 9): every comparison keeps it.
+GTHREAD = Config(worker_class="gthread")
 SMOKE = Mode(
     "smoke",
     # seconds of: the whole run, warm-up, raw wrk, conversations; conversation users; fixed rate
@@ -59,6 +61,7 @@ QUICK = Mode(
     nodes=((1, 2), (2, 1)),
     classes=(
         DEFAULT,
+        GTHREAD,
         SYNC4,
         Config(worker_class="gevent", pool=16),
         Config(worker_class="meinheld"),
@@ -83,6 +86,7 @@ FULL = Mode(
         SYNC4,
         SYNC6,
         DEFAULT,
+        GTHREAD,
         Config(worker_class="gevent", pool=16),
         Config(worker_class="meinheld"),
     ),
@@ -103,7 +107,8 @@ FULL = Mode(
 )  # fmt: skip
 # The worker classes worth explaining: the default and the alternatives docs/worker-classes.md weighs.
 PROFILED = (
-    Config(worker_class="gthread"),
+    DEFAULT,
+    GTHREAD,
     SYNC4,
     Config(worker_class="gevent", pool=16),
     Config(worker_class="meinheld"),
@@ -111,7 +116,7 @@ PROFILED = (
 PROFILE = Mode(
     "profile",
     # seconds of: the whole run, warm-up, raw wrk, conversations; conversation users; fixed rate
-    budget_s=5 * 60, warm_s=2, raw_s=6, conv_s=8, conv_users=50,
+    budget_s=6 * 60, warm_s=2, raw_s=6, conv_s=8, conv_users=50,
     fixed_s=0, fixed_warm_s=0,
     profile=PROFILED,
 )  # fmt: skip

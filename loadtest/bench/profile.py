@@ -1,8 +1,8 @@
 """scripts/bench --profile: where each request's CPU goes, on the real path under load.
 
 For each profiled configuration the stack is started and seeded as for any measurement; then, while
-wrk sends `메뉴` (and again while locust runs member conversations), py-spy samples two gunicorn
-workers of the node: one into a flame graph (`profile-<slug>.svg`), the other into collapsed stacks
+wrk sends `메뉴` (and again while locust runs member conversations), py-spy samples two workers
+of the node: one into a flame graph (`profile-<slug>.svg`), the other into collapsed stacks
 that `breakdown` sorts into the parts of a request (HTTP server, Falcon, decoding, the bot, reply
 building, the store's client side, crypto: sealing and opening personal data (issue 13), metrics,
 logging). py-spy runs with `--gil`: only the thread holding the GIL is sampled, which is the
@@ -42,7 +42,7 @@ PARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("reply", re.compile(r"surveybot/kakao/(reply|limits|pages)\.py")),
     ("bot", re.compile(r"surveybot/(conversation/|domain|korean|names|tokens)")),
     ("falcon", re.compile(r"falcon/|surveybot/(resources|app|shedding)\.py")),
-    ("http server", re.compile(r"gunicorn/|meinheld|gevent/|surveybot/workers\.py")),
+    ("http server", re.compile(r"gunicorn/|granian/|meinheld|gevent/|surveybot/workers\.py")),
 )
 # Only when no frame above matched: the machinery the HTTP servers run requests on.
 GENERIC = re.compile(
