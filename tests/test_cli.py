@@ -48,6 +48,24 @@ def test_serve_refuses_production_without_the_skill_secret(
     assert "SKILL_SECRET" in error and "SKILL_SECRET_DISABLED=true" in error
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_data_command_before_migrating_says_to_migrate(
+    backend: str,
+    cli_database: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A newcomer's `surveybot admin grant` before the bot ever started: one line, no traceback."""
+    if backend == "postgres":
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("pg_url"))
+    assert main(["admin", "list"]) == 2
+    error = capsys.readouterr().err
+    assert "run `surveybot migrate` first" in error and "Traceback" not in error, error
+    assert main(["migrate"]) == 0
+    assert main(["admin", "list"]) == 0
+
+
 def test_admin_grant_list_revoke(cli_database: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["migrate"])
     store = open_store(None, str(cli_database))

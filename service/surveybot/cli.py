@@ -16,7 +16,7 @@ from surveybot.crypto import CryptoError
 from surveybot.domain import Role
 from surveybot.roster_csv import RosterFileError, read_roster_csv, write_roster_csv
 from surveybot.store import open_store
-from surveybot.store.base import RoleOutcome, Store, StoreUnavailable
+from surveybot.store.base import NotMigrated, RoleOutcome, Store, StoreUnavailable
 from surveybot.store.migrate import migrate_when_reachable
 
 
@@ -29,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CryptoError as error:  # keys that do not fit the database, or data that does not open
         print(f"keys: {error}", file=sys.stderr)
+        return 2
+    except NotMigrated as error:
+        print(f"database: {error}", file=sys.stderr)
         return 2
 
 

@@ -44,6 +44,10 @@ class StoreUnreachable(StoreUnavailable):
     """No connection could be had (the database is known to be down): nothing was sent to it."""
 
 
+class NotMigrated(Exception):
+    """The database lacks this version's tables: `surveybot migrate` has not run on it yet."""
+
+
 class InvalidAnswers(ValueError):
     """The database refused answers that do not fit the survey's questions (migration 0002).
 

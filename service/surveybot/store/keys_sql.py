@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from surveybot.crypto import CryptoError, key_id_of
+from surveybot.store.base import NotMigrated
 from surveybot.store.dialect import Dialect, Tx
 from surveybot.store.sealing import STATE_KEY, Sealing
 
@@ -89,6 +90,11 @@ class Batch:
     broken: list[str] = field(default_factory=list)  # rows that do not open: which and why
 
 
+def _missing_table(error: Exception) -> bool:
+    """PostgreSQL's undefined_table, or SQLite's "no such table" (0007 made `keyring`)."""
+    return getattr(error, "sqlstate", None) == "42P01" or "no such table" in str(error)
+
+
 class KeysStore:
     """The key methods of the Store; SqlStore provides `_d` and `_seal`."""
 
@@ -103,7 +109,16 @@ class KeysStore:
         """
         keys = self._seal.keys
         with self._d.transaction(write=True) as tx:
-            self._refuse_unfit(tx.all(KEYRING_ROWS))
+            try:
+                registered = tx.all(KEYRING_ROWS)
+            except Exception as error:
+                if _missing_table(error):
+                    raise NotMigrated(
+                        "the database has no surveybot tables of this version yet: "
+                        "run `surveybot migrate` first"
+                    ) from error
+                raise
+            self._refuse_unfit(registered)
             if keys is None:
                 return
             primary = {"purpose": "data", "key_id": keys.primary,
