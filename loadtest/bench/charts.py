@@ -30,7 +30,7 @@ BASELINES = {
     "fixed": "nginx fixed reply",
     "go": "Go net/http echo",
     "flask": "Flask echo (sync x2)",
-    "app": "surveybot 'menu' (1x2 gthread, PG)",
+    "app": "surveybot 'menu' (1x2 granian, PG)",
     "excel": "name: Excel (openpyxl)",
     "sqlite": "name: SQLite",
     "postgres": "name: PostgreSQL",
@@ -48,7 +48,7 @@ COLORS = {
 def _short(row: dict[str, Any]) -> str:
     text = str(row["config"]).replace(", PostgreSQL", " PG").replace(", SQLite", " SQLite")
     if row["phase"] == "threads" and "threads" not in text:
-        text = text.replace("gthread", "gthread 4 threads")  # the default, unnamed in the label
+        text = text.replace("granian", "granian 4 threads")  # the default, unnamed in the label
     return text
 
 
@@ -115,7 +115,7 @@ def db(rows: Rows, path: Path) -> bool:
             if points:
                 ax.plot(*zip(*points, strict=True), marker="o", label=name)
         ax.set_title(what)
-        ax.set_xlabel("workers (1 node, gthread)")
+        ax.set_xlabel("workers (1 node, granian)")
         ax.set_ylabel("requests/s")
         ax.legend()
     _save(fig, path)
@@ -266,14 +266,14 @@ def shapes(rows: Rows, path: Path) -> bool:
 CHARTS: dict[str, Callable[[Rows, Path], bool]] = {
     "baselines.png": baselines,
     "workers.png": lambda rows, p: sweep(
-        rows, "workers", "Workers per node (1 node, gthread, PostgreSQL)", p
+        rows, "workers", "Workers per node (1 node, granian, PostgreSQL)", p
     ),
     "nodes.png": lambda rows, p: sweep(rows, "nodes", "Nodes x workers at equal total workers", p),
     "classes.png": lambda rows, p: sweep(
         rows, "classes", "Worker classes, 1 node x 2 workers, PostgreSQL", p
     ),
     "threads.png": lambda rows, p: sweep(
-        rows, "threads", "gthread threads per worker (= DB pool)", p
+        rows, "threads", "threads per worker (= DB pool)", p
     ),
     "db.png": db,
     "cpu.png": cpu,

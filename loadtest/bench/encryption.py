@@ -1,6 +1,6 @@
 """scripts/bench's encryption phase (issue 13): what sealing personal data costs a conversation.
 
-Two stacks of the mode's base configuration (1 node x 2 gthread workers, PostgreSQL) run side by
+Two stacks of the mode's base configuration (1 node x 2 granian workers, PostgreSQL) run side by
 side: one as deployed, with the DATA_KEYS and INDEX_KEY devstack derives for it (names, numbers,
 departments, written answers and conversation state sealed with AES-GCM, lookups by HMAC), and
 one with ENCRYPTION_DISABLED=true (plaintext). Both are seeded alike, each as its nodes write:

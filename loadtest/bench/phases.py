@@ -343,5 +343,6 @@ def _shape_text(shape: str, seconds: int, env: dict[str, str]) -> str:
 
 
 def with_threads(threads: int) -> Config:
-    """gthread with `threads` threads per worker and as many pooled connections (4: the default)."""
+    """The default server with `threads` threads per worker and as many pooled connections (4:
+    the default)."""
     return DEFAULT if threads == 4 else replace(DEFAULT, threads=threads)

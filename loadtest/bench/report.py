@@ -16,10 +16,10 @@ from loadtest.bench.targets import claims, default_spread, encryption_summary, t
 PHASES = {
     "baselines": "Baselines through the same nginx (raw wrk, `메뉴`-sized replies)",
     "fixed rate": "Latency at a fixed rate (openloop.py, from each request's due time)",
-    "workers": "Workers per node (1 node, gthread, PostgreSQL)",
+    "workers": "Workers per node (1 node, granian, PostgreSQL)",
     "nodes": "Nodes at equal total workers (the study's load-balancing experiment)",
     "classes": "Worker classes (1 node × 2 workers, PostgreSQL)",
-    "threads": "gthread threads per worker (= DB pool size)",
+    "threads": "threads per worker running the app (= DB pool size)",
     "db": "PostgreSQL vs SQLite",
     "encryption": "Encryption at rest (issue 13): member conversations, plaintext and sealed, "
     "in alternating windows",

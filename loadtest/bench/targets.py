@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadtest.bench.figures import COMMON, common_latency, find, fmt, ratio
+from loadtest.bench.phases import DEFAULT
 
 
 def _shape_target(rows: list[dict[str, Any]], shape: str, limit_ms: float) -> dict[str, Any]:
@@ -228,7 +229,7 @@ def _encryption_target(summary: dict[str, Any] | None) -> dict[str, Any]:
 
 def default_spread(rows: list[dict[str, Any]]) -> str | None:
     """How much the same (default) configuration varied within this run: the noise floor."""
-    label = "1×2 gthread, PostgreSQL"
+    label = DEFAULT.label
 
     def fresh(tool: str) -> list[float]:
         return [
