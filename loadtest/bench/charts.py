@@ -272,9 +272,7 @@ CHARTS: dict[str, Callable[[Rows, Path], bool]] = {
     "classes.png": lambda rows, p: sweep(
         rows, "classes", "Worker classes, 1 node x 2 workers, PostgreSQL", p
     ),
-    "threads.png": lambda rows, p: sweep(
-        rows, "threads", "threads per worker (= DB pool)", p
-    ),
+    "threads.png": lambda rows, p: sweep(rows, "threads", "threads per worker (= DB pool)", p),
     "db.png": db,
     "cpu.png": cpu,
     "fixed_rate.png": fixed_rate,
