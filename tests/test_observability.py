@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -24,7 +25,7 @@ from surveybot.app import create_app
 from surveybot.config import Config
 from surveybot.domain import Question, QuestionKind, SurveyDraft
 from surveybot.log_redaction import GunicornLogger, RedactExportTokens, redact
-from surveybot.observability import JsonFormatter, TextFormatter
+from surveybot.observability import JsonFormatter, TextFormatter, forget_dead_workers
 from surveybot.store import open_store
 from surveybot.store.base import Store
 from surveybot.tokens import sign_export_token
@@ -38,6 +39,20 @@ def test_metrics_count_requests_and_outcomes(sqlite_store: Store) -> None:
     assert 'surveybot_replies_total{outcome="ok"} 1.0' in text
     assert 'surveybot_replies_total{outcome="400"} 1.0' in text
     assert 'surveybot_request_duration_seconds_count{method="POST",route="/skill"} 2.0' in text
+
+
+def test_a_new_worker_forgets_only_dead_workers_live_gauges(tmp_path: Path) -> None:
+    dead = 2**22 + 12345  # above the kernel's largest pid: never alive
+    names = [
+        f"gauge_livesum_{dead}.db", f"gauge_liveall_{dead}.db", f"gauge_livesum_{os.getpid()}.db",
+        f"counter_{dead}.db", f"histogram_{dead}.db", "gauge_livesum_notapid.db",
+    ]  # fmt: skip
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    forget_dead_workers(str(tmp_path))
+    # A dead worker's counts stay in the sums; only its live gauges go.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    forget_dead_workers(str(tmp_path / "missing"))  # no folder: nothing to do, no error
 
 
 def test_json_log_lines_carry_extra_fields() -> None:

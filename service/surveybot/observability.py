@@ -1,12 +1,13 @@
 """Structured logs and Prometheus metrics.
 
-Metrics work across all workers of a node (granian or gunicorn) in prometheus_client's multiprocess mode: each
-worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR and /metrics (on any worker) adds
-them up. Without that variable the metrics are per process, which is what tests see.
+Metrics work across all workers of a node (granian or gunicorn) in prometheus_client's
+multiprocess mode: each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR and /metrics
+(on any worker) adds them up. Without that variable the metrics are per process, which is what tests see.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -127,14 +128,19 @@ def forget_dead_workers(folder: str) -> None:
     """Drop the live gauges (the pool figures) of workers that are gone, as a new worker starts.
 
     gunicorn's master does it as a worker exits (gunicorn_conf.child_exit); granian has no such
-    hook, but starts a new worker in place of a dead one, and this runs in that worker.
+    hook, but starts a new worker in place of a dead one, and this runs in that worker. What
+    prometheus_client's mark_process_dead removes, removed here so that two workers starting at
+    once cannot fail on a file the other removed first (a failed start would stop the node).
     """
-    for name in os.listdir(folder):
-        if not name.startswith("gauge_live"):
-            continue
-        pid = name.rpartition("_")[2].removesuffix(".db")
-        if pid.isdigit() and not _alive(int(pid)):
-            prometheus_multiprocess.mark_process_dead(int(pid), folder)  # type: ignore[no-untyped-call]
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return  # no folder yet: prometheus_client will say so where it matters
+    for name in names:
+        pid = name.removesuffix(".db").rpartition("_")[2]
+        if name.startswith("gauge_live") and pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(folder, name))
 
 
 def _alive(pid: int) -> bool:
